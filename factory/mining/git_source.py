@@ -1,0 +1,160 @@
+"""Mine candidates from any git repository: first-parent history of the default branch.
+
+A first-parent commit is one unit of change: a merge commit ("Merge pull request #N …") counts as the
+whole pull request (diff against its first parent), a plain or squashed commit as itself. A unit is a
+candidate when it touches at least one test file and one non-test source file (split rules in
+``split.py``). Re-mining skips fix commits the store already has, so it only adds what is new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import git
+
+from factory.config import Settings
+from factory.errors import UserError
+from factory.mining.mirror import Mirror, open_mirror
+from factory.mining.refs import parse_references
+from factory.mining.split import split_diff
+from factory.models import Candidate
+from factory.store import Store
+
+_VERSION = re.compile(r"(\d+\.\d+)")
+_MERGE_SUBJECT = re.compile(r"^Merge (pull request|branch|remote-tracking branch)\b", re.I)
+
+
+@dataclass
+class MineReport:
+    repo: str
+    scanned: int = 0
+    added: list[str] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    """Why scanned commits are not candidates (``no_test_change``, ``no_source_change``, …)."""
+    already_known: int = 0
+
+
+def _problem_statement(repo: git.Repo, commit: git.Commit) -> str:
+    message = _decode(commit.message).strip()
+    lines = message.splitlines()
+    if len(commit.parents) > 1 and lines and _MERGE_SUBJECT.match(lines[0]):
+        body = "\n".join(lines[1:]).strip()
+        if body:
+            return body
+        merged = repo.git.log("--format=%B", f"{commit.parents[0].hexsha}..{commit.parents[1].hexsha}")
+        return merged.strip() or message
+    return message
+
+
+def _decode(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _version(repo: git.Repo, sha: str) -> str:
+    try:
+        tag = repo.git.describe("--tags", "--abbrev=0", sha)
+    except git.GitCommandError:
+        return ""
+    match = _VERSION.search(tag)
+    return match.group(1) if match else ""
+
+
+def _instance_id(slug: str, pull: int | None, issues: list[str], sha: str, taken: set[str]) -> str:
+    prefix = slug.replace("/", "__")
+    local_issue = next((i for i in issues if i.isdigit()), None)
+    for suffix in (pull, local_issue, sha[:7]):
+        if suffix is not None and f"{prefix}-{suffix}" not in taken:
+            return f"{prefix}-{suffix}"
+    return f"{prefix}-{sha[:12]}"
+
+
+def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -> Candidate | str:
+    """The candidate a first-parent commit makes, or the reason it is not one."""
+    repo = mirror.repo
+    if not commit.parents:
+        return "root_commit"
+    base = commit.parents[0].hexsha
+    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", base, commit.hexsha,
+                        stdout_as_string=False)
+    try:
+        diff = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "non_utf8_diff"
+    if diff and not diff.endswith("\n"):
+        diff += "\n"
+    split = split_diff(diff)
+    if not split.test_files:
+        return "no_test_change"
+    if not split.source_files:
+        return "no_source_change"
+    statement = _problem_statement(repo, commit)
+    message = _decode(commit.message)
+    refs = parse_references(message if statement in message else f"{message}\n{statement}", mirror.slug)
+    iid = _instance_id(mirror.slug, refs.pull_number, refs.issues, commit.hexsha, taken)
+    return Candidate(
+        instance_id=iid,
+        repo=mirror.slug,
+        base_commit=base,
+        fix_commit=commit.hexsha,
+        patch=split.patch,
+        test_patch=split.test_patch,
+        problem_statement=statement,
+        created_at=commit.committed_datetime,
+        version=_version(repo, base),
+        source=f"git:{mirror.source}",
+        issue_numbers=refs.issues,
+        pull_number=refs.pull_number,
+        test_files=split.test_files,
+    )
+
+
+def mine_git(
+    source: str,
+    store: Store,
+    settings: Settings,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> MineReport:
+    """Mine ``source`` into ``store``; return what was scanned, added and why the rest was skipped."""
+    mirror = open_mirror(source, settings.mirrors_dir, name)
+    report = MineReport(repo=mirror.slug)
+    branch = mirror.default_branch()
+    if branch is None:
+        report.skipped["empty_repository"] += 1
+        return report
+    args = ["--first-parent", "--reverse", f"refs/heads/{branch}"]
+    if since:
+        args.insert(0, f"--since={since.isoformat()}")
+    if until:
+        args.insert(0, f"--until={until.isoformat()}")
+    try:
+        shas = mirror.repo.git.rev_list(*args).split()
+    except git.GitCommandError as exc:
+        raise UserError(f"cannot read the history of {source}: {exc.stderr.strip()}", "check the repository") from exc
+    known = store.known_fix_commits(mirror.slug)
+    taken = store.instance_ids()
+    new: list[Candidate] = []
+    for index, sha in enumerate(shas):
+        if progress:
+            progress(index + 1, len(shas))
+        report.scanned += 1
+        if sha in known:
+            report.already_known += 1
+            continue
+        result = candidate_from_commit(mirror, mirror.repo.commit(sha), taken)
+        if isinstance(result, str):
+            report.skipped[result] += 1
+            continue
+        taken.add(result.instance_id)
+        new.append(result)
+        if limit is not None and len(new) >= limit:
+            break
+    report.added = store.add_candidates(new)
+    return report

@@ -1,0 +1,426 @@
+"""The one place that reads and writes the DuckDB file.
+
+Why one module: DuckDB allows a single writer, so every write goes through one connection guarded by a
+lock (parallel workers in one process are serialized here), and every method that completes a step
+commits before returning — a ``kill -9`` loses at most the step in flight. Schema changes are
+append-only, named migration functions; a migration once released is never edited.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from factory.errors import UserError
+from factory.models import FINAL, IN_FLIGHT, Attempt, Candidate, Environment, Instance, Status, Validation
+
+# --------------------------------------------------------------------------------------------------
+# Migrations: append new functions to MIGRATIONS, never edit or reorder released ones.
+
+
+def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE candidates (
+            instance_id VARCHAR PRIMARY KEY,
+            repo VARCHAR NOT NULL,
+            base_commit VARCHAR NOT NULL,
+            fix_commit VARCHAR NOT NULL,
+            patch VARCHAR NOT NULL,
+            test_patch VARCHAR NOT NULL,
+            problem_statement VARCHAR NOT NULL,
+            hints_text VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            version VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            language VARCHAR NOT NULL,
+            issue_numbers VARCHAR NOT NULL,   -- JSON list
+            pull_number INTEGER,
+            test_files VARCHAR NOT NULL,      -- JSON list
+            mined_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("CREATE UNIQUE INDEX candidates_fix ON candidates(repo, fix_commit)")
+    con.execute(
+        """
+        CREATE TABLE instances (
+            instance_id VARCHAR PRIMARY KEY,
+            status VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            image VARCHAR NOT NULL,
+            eval_script VARCHAR NOT NULL,
+            fail_to_pass VARCHAR NOT NULL,    -- JSON list
+            pass_to_pass VARCHAR NOT NULL,    -- JSON list
+            flaky_tests VARCHAR NOT NULL,     -- JSON list
+            detail VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE environments (
+            fingerprint VARCHAR PRIMARY KEY,
+            repo VARCHAR NOT NULL,
+            language VARCHAR NOT NULL,
+            python_version VARCHAR NOT NULL,
+            python_reason VARCHAR NOT NULL,
+            base_image VARCHAR NOT NULL,
+            install_commands VARCHAR NOT NULL,  -- JSON list
+            dockerfile VARCHAR NOT NULL,
+            image_tag VARCHAR NOT NULL,
+            image_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            error VARCHAR NOT NULL,
+            log_path VARCHAR NOT NULL,
+            builder VARCHAR NOT NULL,
+            seconds DOUBLE NOT NULL,
+            source_commit VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("CREATE SEQUENCE attempts_id")
+    con.execute(
+        """
+        CREATE TABLE attempts (
+            id BIGINT PRIMARY KEY DEFAULT nextval('attempts_id'),
+            instance_id VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,
+            detail VARCHAR NOT NULL,
+            log_path VARCHAR NOT NULL,
+            tokens BIGINT NOT NULL,
+            seconds DOUBLE NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE validations (
+            instance_id VARCHAR NOT NULL,
+            phase VARCHAR NOT NULL,
+            run_index INTEGER NOT NULL,
+            exit_code INTEGER,
+            verdict VARCHAR NOT NULL,
+            infra_error VARCHAR NOT NULL,
+            patch_error VARCHAR NOT NULL,
+            tests VARCHAR NOT NULL,          -- JSON object test id -> outcome
+            seconds DOUBLE NOT NULL,
+            timed_out BOOLEAN NOT NULL,
+            log_path VARCHAR NOT NULL,
+            log_sha256 VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (instance_id, phase, run_index)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [m001_initial]
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+_LOCK_PID = re.compile(r"PID (\d+)")
+
+
+class Store:
+    """DuckDB-backed record store. Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._con = self._connect()
+        self._migrate()
+
+    # ---- connection -------------------------------------------------------------------------------
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.path.parent and not self.path.parent.exists():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot create the directory for the database {self.path}: {exc.strerror}",
+                    "pass --db (or FACTORY_DB) pointing to a writable location",
+                ) from exc
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = _LOCK_PID.search(text)
+                holder = f" (PID {pid.group(1)})" if pid else ""
+                raise UserError(
+                    f"the database {self.path} is in use by another factory process{holder}",
+                    "wait for that process to finish, or use another --db",
+                ) from exc
+            raise UserError(
+                f"cannot open the database {self.path}: {text.splitlines()[0]}",
+                "pass --db (or FACTORY_DB) pointing to a writable file",
+            ) from exc
+        except duckdb.Error as exc:
+            raise UserError(
+                f"{self.path} is not a usable DuckDB database: {str(exc).splitlines()[0]}",
+                "pass --db with a new file name, or move the damaged file away",
+            ) from exc
+
+    def _migrate(self) -> None:
+        with self._lock:
+            con = self._con
+            con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
+            done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
+            for migration in MIGRATIONS:
+                if migration.__name__ in done:
+                    continue
+                con.execute("BEGIN")
+                try:
+                    migration(con)
+                    con.execute("INSERT INTO _migrations VALUES (?, ?)", [migration.__name__, _now()])
+                    con.execute("COMMIT")
+                except Exception:
+                    con.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                yield self._con
+                self._con.execute("COMMIT")
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+
+    def _rows(self, sql: str, params: Iterable[object] = ()) -> list[dict]:
+        with self._lock:
+            cur = self._con.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def migrations(self) -> list[str]:
+        return [r["name"] for r in self._rows("SELECT name FROM _migrations ORDER BY applied_at, name")]
+
+    # ---- candidates -----------------------------------------------------------------------------
+
+    def add_candidates(self, candidates: Iterable[Candidate]) -> list[str]:
+        """Insert candidates not stored yet (by instance id or fix commit); return the new ids."""
+        added: list[str] = []
+        with self._tx() as con:
+            for c in candidates:
+                exists = con.execute(
+                    "SELECT 1 FROM candidates WHERE instance_id = ? OR (repo = ? AND fix_commit = ?)",
+                    [c.instance_id, c.repo, c.fix_commit],
+                ).fetchone()
+                if exists:
+                    continue
+                con.execute(
+                    "INSERT INTO candidates VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        c.instance_id, c.repo, c.base_commit, c.fix_commit, c.patch, c.test_patch,
+                        c.problem_statement, c.hints_text, c.created_at, c.version, c.source, c.language,
+                        json.dumps(c.issue_numbers), c.pull_number, json.dumps(c.test_files), _now(),
+                    ],
+                )
+                con.execute(
+                    "INSERT INTO instances VALUES (?, ?, '', '', '', '', '[]', '[]', '[]', '', ?)",
+                    [c.instance_id, Status.MINED.value, _now()],
+                )
+                added.append(c.instance_id)
+        return added
+
+    def known_fix_commits(self, repo: str) -> set[str]:
+        return {r["fix_commit"] for r in self._rows("SELECT fix_commit FROM candidates WHERE repo = ?", [repo])}
+
+    def instance_ids(self) -> set[str]:
+        return {r["instance_id"] for r in self._rows("SELECT instance_id FROM candidates")}
+
+    def candidate(self, instance_id: str) -> Candidate:
+        rows = self._rows("SELECT * FROM candidates WHERE instance_id = ?", [instance_id])
+        if not rows:
+            raise UserError(f"no candidate named {instance_id!r} in {self.path}", "run `factory status`")
+        return _candidate(rows[0])
+
+    def candidates(self, repo: str | None = None) -> list[Candidate]:
+        sql = "SELECT * FROM candidates"
+        params: list[object] = []
+        if repo:
+            sql += " WHERE repo = ?"
+            params.append(repo)
+        return [_candidate(r) for r in self._rows(sql + " ORDER BY created_at, instance_id", params)]
+
+    # ---- instances ------------------------------------------------------------------------------
+
+    def instance(self, instance_id: str) -> Instance:
+        rows = self._rows("SELECT * FROM instances WHERE instance_id = ?", [instance_id])
+        if not rows:
+            raise UserError(f"no instance named {instance_id!r} in {self.path}", "run `factory status`")
+        return _instance(rows[0])
+
+    def instances(self) -> list[Instance]:
+        return [_instance(r) for r in self._rows("SELECT * FROM instances ORDER BY instance_id")]
+
+    def pending(self, only: Iterable[str] | None = None) -> list[str]:
+        """Ids needing work: never finished, crashed mid-step, or ended in a (retryable) infra error."""
+        final = [s.value for s in FINAL if s is not Status.ERROR]
+        rows = self._rows(
+            "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) "
+            f"WHERE i.status NOT IN ({','.join('?' * len(final))}) ORDER BY c.created_at, i.instance_id",
+            final,
+        )
+        ids = [r["instance_id"] for r in rows]
+        if only is not None:
+            wanted = set(only)
+            ids = [i for i in ids if i in wanted]
+        return ids
+
+    def in_flight(self) -> list[str]:
+        states = [s.value for s in IN_FLIGHT]
+        rows = self._rows("SELECT instance_id FROM instances WHERE status IN (?, ?)", states)
+        return [r["instance_id"] for r in rows]
+
+    def save_instance(self, inst: Instance) -> None:
+        with self._tx() as con:
+            con.execute(
+                """UPDATE instances SET status=?, reason=?, fingerprint=?, image=?, eval_script=?,
+                   fail_to_pass=?, pass_to_pass=?, flaky_tests=?, detail=?, updated_at=?
+                   WHERE instance_id=?""",
+                [
+                    inst.status.value, inst.reason, inst.fingerprint, inst.image, inst.eval_script,
+                    json.dumps(inst.fail_to_pass), json.dumps(inst.pass_to_pass),
+                    json.dumps(inst.flaky_tests), inst.detail, _now(), inst.instance_id,
+                ],
+            )
+
+    def reset(self, instance_ids: Iterable[str]) -> None:
+        """Send instances back to ``mined`` (a user-requested rebuild), dropping their old runs."""
+        with self._tx() as con:
+            for iid in instance_ids:
+                con.execute("DELETE FROM validations WHERE instance_id = ?", [iid])
+                con.execute(
+                    """UPDATE instances SET status=?, reason='', image='', eval_script='', fail_to_pass='[]',
+                       pass_to_pass='[]', flaky_tests='[]', detail='', updated_at=? WHERE instance_id=?""",
+                    [Status.MINED.value, _now(), iid],
+                )
+
+    def counts(self) -> dict:
+        """``{"valid": n, "rejected": {reason: n}, "error": {reason: n}, "build_failed": n, "pending": n}``."""
+        out: dict = {"valid": 0, "rejected": {}, "error": {}, "build_failed": 0, "pending": 0}
+        for r in self._rows("SELECT status, reason, count(*) AS n FROM instances GROUP BY ALL ORDER BY ALL"):
+            status, n = r["status"], r["n"]
+            if status in (Status.REJECTED, Status.ERROR):
+                bucket = out[status]
+                bucket[r["reason"]] = bucket.get(r["reason"], 0) + n
+            elif status in (Status.VALID, Status.BUILD_FAILED):
+                out[status] += n
+            else:
+                out["pending"] += n
+        return out
+
+    # ---- environments ---------------------------------------------------------------------------
+
+    def environment(self, fingerprint: str) -> Environment | None:
+        rows = self._rows("SELECT * FROM environments WHERE fingerprint = ?", [fingerprint])
+        if not rows:
+            return None
+        row = rows[0]
+        row.pop("updated_at")
+        row["install_commands"] = json.loads(row["install_commands"])
+        return Environment(**row)
+
+    def save_environment(self, env: Environment) -> None:
+        values = env.model_dump()
+        values["install_commands"] = json.dumps(env.install_commands)
+        cols = list(values)
+        with self._tx() as con:
+            con.execute("DELETE FROM environments WHERE fingerprint = ?", [env.fingerprint])
+            con.execute(
+                f"INSERT INTO environments ({','.join(cols)}, updated_at) VALUES ({','.join('?' * (len(cols) + 1))})",
+                [*values.values(), _now()],
+            )
+
+    # ---- attempts and validations ---------------------------------------------------------------
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        a = attempt
+        with self._tx() as con:
+            con.execute(
+                "INSERT INTO attempts (instance_id, role, action, outcome, detail, log_path, tokens, seconds,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                [a.instance_id, a.role, a.action, a.outcome, a.detail, a.log_path, a.tokens, a.seconds, _now()],
+            )
+
+    def attempts(self, instance_id: str) -> list[Attempt]:
+        rows = self._rows("SELECT * FROM attempts WHERE instance_id = ? ORDER BY id", [instance_id])
+        return [Attempt(**{k: v for k, v in r.items() if k in Attempt.model_fields}) for r in rows]
+
+    def clear_validations(self, instance_id: str) -> None:
+        with self._tx() as con:
+            con.execute("DELETE FROM validations WHERE instance_id = ?", [instance_id])
+
+    def add_validation(self, v: Validation) -> None:
+        with self._tx() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO validations VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    v.instance_id, v.phase, v.run_index, v.exit_code, v.verdict, v.infra_error, v.patch_error,
+                    json.dumps(v.tests, sort_keys=True), v.seconds, v.timed_out, v.log_path, v.log_sha256, _now(),
+                ],
+            )
+
+    def validations(self, instance_id: str) -> list[Validation]:
+        rows = self._rows(
+            "SELECT * FROM validations WHERE instance_id = ? ORDER BY phase DESC, run_index", [instance_id]
+        )
+        out = []
+        for r in rows:
+            r.pop("created_at")
+            r["tests"] = json.loads(r["tests"])
+            out.append(Validation(**r))
+        return out
+
+    def table_counts(self) -> dict[str, int]:
+        names = ["candidates", "instances", "environments", "attempts", "validations"]
+        return {n: self._rows(f"SELECT count(*) AS n FROM {n}")[0]["n"] for n in names}
+
+
+def _candidate(row: dict) -> Candidate:
+    row = dict(row)
+    row.pop("mined_at", None)
+    row["issue_numbers"] = json.loads(row["issue_numbers"])
+    row["test_files"] = json.loads(row["test_files"])
+    return Candidate(**row)
+
+
+def _instance(row: dict) -> Instance:
+    row = dict(row)
+    for key in ("fail_to_pass", "pass_to_pass", "flaky_tests"):
+        row[key] = json.loads(row[key])
+    return Instance(**row)

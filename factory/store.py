@@ -171,6 +171,11 @@ class Store:
                     f"the database {self.path} is in use by another factory process{holder}",
                     "wait for that process to finish, or use another --db",
                 ) from exc
+            if "not a valid duckdb database" in text.lower():
+                raise UserError(
+                    f"{self.path} is not a usable DuckDB database: {text.splitlines()[0]}",
+                    "pass --db with a new file name, or move the damaged file away",
+                ) from exc
             raise UserError(
                 f"cannot open the database {self.path}: {text.splitlines()[0]}",
                 "pass --db (or FACTORY_DB) pointing to a writable file",
@@ -289,7 +294,7 @@ class Store:
 
     def pending(self, only: Iterable[str] | None = None) -> list[str]:
         """Ids needing work: never finished, crashed mid-step, or ended in a (retryable) infra error."""
-        final = [s.value for s in FINAL if s is not Status.ERROR]
+        final = [s.value for s in FINAL]
         rows = self._rows(
             "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) "
             f"WHERE i.status NOT IN ({','.join('?' * len(final))}) ORDER BY c.created_at, i.instance_id",

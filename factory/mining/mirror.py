@@ -7,6 +7,7 @@ the network inside a Docker build, and a repository is fetched once however many
 from __future__ import annotations
 
 import hashlib
+import uuid
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,3 +110,49 @@ def _sync_head(repo: git.Repo) -> None:
     for line in remote_head.splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
             repo.git.symbolic_ref("HEAD", line[5:].split("\t")[0])
+
+
+class Snapshot:
+    """Read-only view of the mirror at one commit: what the builder's explorer may look at."""
+
+    def __init__(self, mirror: Mirror, sha: str):
+        self.mirror = mirror
+        self.sha = sha
+        self._files: list[str] | None = None
+
+    def files(self) -> list[str]:
+        if self._files is None:
+            out = self.mirror.repo.git.ls_tree("-r", "--name-only", "-z", self.sha)
+            self._files = [f for f in out.split("\0") if f]
+        return self._files
+
+    def exists(self, path: str) -> bool:
+        return path in set(self.files())
+
+    def read(self, path: str, max_bytes: int = 1_000_000) -> str | None:
+        """Text of ``path`` at this commit (None if absent); large files are cut at ``max_bytes``."""
+        if not self.exists(path):
+            return None
+        data = self.mirror.repo.git.show(f"{self.sha}:{path}", stdout_as_string=False)
+        return data[:max_bytes].decode("utf-8", "replace")
+
+    def archive(self, dest: Path) -> Path:
+        """Write the tree at this commit as a tar file (no .git, so no history at all)."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.mirror.repo.git.archive("--format=tar", f"--output={dest}", self.sha)
+        return dest
+
+    def bundle(self, dest: Path) -> str:
+        """Write a git bundle holding this commit and its ancestors only; return the ref it carries.
+
+        Cloning from it gives the repository's past but none of its future (later commits, tags).
+        """
+        ref = f"refs/heads/factory-base-{self.sha[:12]}-{uuid.uuid4().hex[:8]}"
+        repo = self.mirror.repo
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        repo.git.update_ref(ref, self.sha)
+        try:
+            repo.git.bundle("create", str(dest), ref)
+        finally:
+            repo.git.update_ref("-d", ref)
+        return ref

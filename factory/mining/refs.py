@@ -16,7 +16,7 @@ _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _KEYWORD_LIST = re.compile(
     r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+"
     r"(?P<refs>(?:(?:https?://\S+?/(?:issues|pull)/\d+)|(?:[\w.-]+/[\w.-]+)?#\d+)"
-    r"(?:\s*(?:,|and|&)\s*(?:(?:https?://\S+?/(?:issues|pull)/\d+)|(?:[\w.-]+/[\w.-]+)?#\d+))*)",
+    r"(?:\s*(?:,(?:\s*(?:and|&))?|and|&)\s*(?:(?:https?://\S+?/(?:issues|pull)/\d+)|(?:[\w.-]+/[\w.-]+)?#\d+))*)",
     re.I,
 )
 _ONE_REF = re.compile(

@@ -1,0 +1,198 @@
+"""Explorer role, heuristic implementation: read a repository at base_commit and state its setup facts.
+
+It looks where Python projects declare how they are built and tested — pyproject.toml, setup.cfg,
+setup.py, requirements*.txt, tox.ini, CI workflow files — and answers two questions with a recorded
+reason: which Python (among those the offline bootstrap can make) and which install commands.
+"""
+
+from __future__ import annotations
+
+import configparser
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from factory.config import DEBIAN_PYTHONS
+from factory.mining.mirror import Snapshot
+
+TEST_EXTRAS = ("test", "tests", "testing", "dev")
+_TEST_REQUIREMENTS = re.compile(
+    r"^(requirements[-_/]?(test|tests|testing|dev)s?\.txt|(test|tests|dev)[-_]requirements\.txt"
+    r"|requirements/(test|tests|testing|dev)s?\.(txt|in))$",
+    re.I,
+)
+_CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d+)")
+_TOX_ENV = re.compile(r"\bpy3(\d+)\b")
+_CI_VERSIONS = re.compile(r"python-version\s*:\s*(\[[^\]]*\]|['\"]?3\.\d+['\"]?)")
+_SETUP_PY_REQUIRES = re.compile(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]")
+_SETUP_PY_EXTRAS = re.compile(r"extras_require\s*=\s*\{(.*?)\}", re.S)
+_DICT_KEY = re.compile(r"['\"]([\w.-]+)['\"]\s*:")
+DEPENDENCY_FILES = re.compile(
+    r"^(pyproject\.toml|setup\.cfg|setup\.py|tox\.ini|Pipfile|poetry\.lock|.*requirements.*\.(txt|in))$", re.I
+)
+
+
+@dataclass
+class SetupFacts:
+    python_version: str
+    python_reason: str
+    install_commands: list[str]
+    """Shell commands run from the source root inside the env image, in order."""
+    installable: bool
+    """True when the repo is a package (pyproject/setup.py/setup.cfg) that pip can install."""
+    dependency_files: dict[str, str] = field(default_factory=dict)
+    """Path -> sha256 of every file that decides the installed dependencies."""
+    notes: list[str] = field(default_factory=list)
+
+    def fingerprint(self) -> str:
+        """Candidates with equal fingerprints can share one env image."""
+        payload = {
+            "python": self.python_version,
+            "install": self.install_commands,
+            "files": self.dependency_files,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _minor(v: str) -> int:
+    return int(v.split(".")[1])
+
+
+def choose_python(
+    requires: str | None, declared: set[str], default: str, available: tuple[str, ...] = tuple(DEBIAN_PYTHONS)
+) -> tuple[str, str]:
+    """Nearest available Python the project supports, and why.
+
+    ``requires`` (requires-python) is a hard constraint; ``declared`` versions (classifiers, tox, CI) are
+    what the project is known to be tested on. The default wins when both allow it.
+    """
+    spec = None
+    if requires:
+        try:
+            spec = SpecifierSet(requires)
+        except InvalidSpecifier:
+            spec = None
+    allowed = [v for v in available if spec is None or spec.contains(Version(v))]
+    if not allowed:
+        lowest = min(available, key=lambda v: _minor(v))
+        nearest = min(
+            available,
+            key=lambda v: min((abs(_minor(v) - _minor(d)) for d in declared), default=abs(_minor(v) - _minor(lowest))),
+        )
+        return nearest, f"no available Python satisfies requires-python {requires!r}; nearest is {nearest}"
+    if declared:
+        def distance(v: str) -> tuple[int, int, int]:
+            gap = min(abs(_minor(v) - _minor(d)) for d in declared)
+            return (gap, 0 if v == default else 1, -_minor(v))
+
+        best = min(allowed, key=distance)
+        why = "declared" if best in declared else "nearest to the declared versions"
+        return best, f"{why} ({', '.join(sorted(declared, key=_minor))}); requires-python {requires or 'unset'}"
+    if default in allowed:
+        return default, f"default {default}; requires-python {requires or 'unset'} allows it"
+    best = min(allowed, key=lambda v: abs(_minor(v) - _minor(default)))
+    return best, f"requires-python {requires} excludes {default}; nearest allowed is {best}"
+
+
+def _pyproject(snapshot: Snapshot) -> dict:
+    text = snapshot.read("pyproject.toml")
+    if not text:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return {}
+
+
+def _setup_cfg(snapshot: Snapshot) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    text = snapshot.read("setup.cfg")
+    if text:
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            pass
+    return parser
+
+
+def _tox_deps(snapshot: Snapshot) -> list[str]:
+    text = snapshot.read("tox.ini")
+    if not text:
+        return []
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    raw = parser.get("testenv", "deps", fallback="")
+    deps = []
+    for line in raw.splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-") and "{" not in line and ":" not in line.split("[")[0]:
+            deps.append(line)
+    return deps
+
+
+def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
+    """Setup facts for the repository at ``snapshot`` (deterministic: same commit, same facts)."""
+    files = snapshot.files()
+    pyproject = _pyproject(snapshot)
+    cfg = _setup_cfg(snapshot)
+    setup_py = snapshot.read("setup.py") or ""
+    notes: list[str] = []
+
+    requires = pyproject.get("project", {}).get("requires-python") or cfg.get(
+        "options", "python_requires", fallback=None
+    )
+    if not requires:
+        match = _SETUP_PY_REQUIRES.search(setup_py)
+        requires = match.group(1) if match else None
+    declared: set[str] = set()
+    classifiers = "\n".join(pyproject.get("project", {}).get("classifiers", [])) + cfg.get(
+        "metadata", "classifiers", fallback=""
+    ) + setup_py
+    declared.update(_CLASSIFIER.findall(classifiers))
+    declared.update(f"3.{m}" for m in _TOX_ENV.findall(snapshot.read("tox.ini") or ""))
+    for path in files:
+        if path.startswith(".github/workflows/") and path.endswith((".yml", ".yaml")):
+            for group in _CI_VERSIONS.findall(snapshot.read(path) or ""):
+                declared.update(re.findall(r"3\.\d+", group))
+    python_version, python_reason = choose_python(requires, declared, default_python)
+
+    extras: set[str] = set(pyproject.get("project", {}).get("optional-dependencies", {}))
+    if cfg.has_section("options.extras_require"):
+        extras.update(cfg.options("options.extras_require"))
+    match = _SETUP_PY_EXTRAS.search(setup_py)
+    if match:
+        extras.update(_DICT_KEY.findall(match.group(1)))
+    wanted = [e for e in TEST_EXTRAS if e in extras]
+
+    installable = any(snapshot.exists(f) for f in ("pyproject.toml", "setup.py", "setup.cfg"))
+    if "pyproject.toml" in files and not ("build-system" in pyproject or "project" in pyproject) and not (
+        snapshot.exists("setup.py") or snapshot.exists("setup.cfg")
+    ):
+        installable = False
+        notes.append("pyproject.toml declares no build system; the repo is not pip-installed")
+    commands = ["python -m pip install --upgrade setuptools wheel"]
+    if snapshot.exists("requirements.txt"):
+        commands.append("python -m pip install -r requirements.txt")
+    if installable:
+        target = f".[{','.join(wanted)}]" if wanted else "."
+        commands.append(f"python -m pip install '{target}'")
+    commands.extend(f"python -m pip install -r '{p}'" for p in files if _TEST_REQUIREMENTS.match(p))
+    tox = _tox_deps(snapshot)
+    if tox:
+        commands.append("python -m pip install " + " ".join(f"'{d}'" for d in tox))
+    commands.append("python -m pip install pytest")
+
+    dependency_files = {
+        p: hashlib.sha256((snapshot.read(p) or "").encode()).hexdigest()
+        for p in files
+        if DEPENDENCY_FILES.match(p) and "/" not in p.strip("/").removeprefix("requirements/")
+    }
+    return SetupFacts(python_version, python_reason, commands, installable, dependency_files, notes)

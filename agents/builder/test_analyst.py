@@ -1,0 +1,160 @@
+"""Test analyst role: build the images in Docker and say, from the evidence, why something failed.
+
+Heuristic implementation: it builds the (shared) env image once per fingerprint, the thin instance
+image per base commit, and turns a failed build log into the few lines that explain it (pip's
+``ERROR:`` lines, say), which are kept in the DB while the whole log stays on disk.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from agents.builder.environment_manager import EnvRecipe, InstanceRecipe
+from agents.builder.explorer import SetupFacts
+from factory.config import Settings
+from factory.docker import base_images
+from factory.docker.runtime import BuildError, build_image, image_exists
+from factory.mining.mirror import Snapshot
+from factory.models import Candidate, Environment
+from factory.store import Store
+
+_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+_ERROR_LINE = re.compile(r"^(ERROR|error|E:|fatal|Traceback|.*Error:)", re.M)
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks[key]
+
+
+def explain_build_failure(log: str, limit: int = 4000) -> str:
+    """The lines of a build log that say why it failed: error lines first, then the tail for context."""
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.match(line.strip())]
+    tail = lines[-12:]
+    picked = errors[:20] + ["…"] + [line for line in tail if line not in errors] if errors else tail
+    text = "\n".join(picked)
+    return text[-limit:]
+
+
+@dataclass
+class ImageOutcome:
+    ok: bool
+    image: str = ""
+    detail: str = ""
+    log_path: str = ""
+    seconds: float = 0.0
+    reused: bool = False
+
+
+def _context_dir(settings: Settings) -> Path:
+    settings.contexts_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="ctx-", dir=settings.contexts_dir))
+
+
+def build_env(
+    client: docker.DockerClient,
+    candidate: Candidate,
+    facts: SetupFacts,
+    recipe: EnvRecipe,
+    snapshot: Snapshot,
+    store: Store,
+    settings: Settings,
+    log_dir: Path,
+    rebuild_failed: bool = False,
+) -> ImageOutcome:
+    """The env image for ``recipe``: reused when it exists, built once per fingerprint otherwise."""
+    with _lock(recipe.image_tag):
+        known = store.environment(recipe.fingerprint)
+        if image_exists(client, recipe.image_tag):
+            if known is None or known.status != "built":
+                store.save_environment(_env_record(candidate, facts, recipe, "built", "", "", 0.0))
+            return ImageOutcome(True, recipe.image_tag, reused=True)
+        if known and known.status == "failed" and known.image_tag == recipe.image_tag and not rebuild_failed:
+            return ImageOutcome(False, detail=known.error, log_path=known.log_path, reused=True)
+        with _lock(f"base:{facts.python_version}"):
+            base_images.ensure(client, facts.python_version, settings, say=lambda _msg: None)
+        context = _context_dir(settings)
+        log_path = log_dir / f"env-{recipe.fingerprint[:16]}.log"
+        started = time.monotonic()
+        try:
+            snapshot.archive(context / "source.tar")
+            (context / "Dockerfile").write_text(recipe.dockerfile)
+            image_id = build_image(
+                client, context, recipe.image_tag,
+                extra_labels={"issue-factory.kind": "env", "issue-factory.fingerprint": recipe.fingerprint},
+                log_path=log_path, timeout=settings.build_timeout,
+            )
+        except BuildError as exc:
+            detail = explain_build_failure(exc.log, settings.max_log_excerpt)
+            seconds = time.monotonic() - started
+            store.save_environment(
+                _env_record(candidate, facts, recipe, "failed", detail, str(log_path), seconds)
+            )
+            return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=seconds)
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+        seconds = time.monotonic() - started
+        env = _env_record(candidate, facts, recipe, "built", "", str(log_path), seconds)
+        env.image_id = image_id
+        store.save_environment(env)
+        return ImageOutcome(True, recipe.image_tag, log_path=str(log_path), seconds=seconds)
+
+
+def build_instance(
+    client: docker.DockerClient,
+    recipe: InstanceRecipe,
+    snapshot: Snapshot,
+    settings: Settings,
+    log_dir: Path,
+) -> ImageOutcome:
+    with _lock(recipe.image_tag):
+        if image_exists(client, recipe.image_tag):
+            return ImageOutcome(True, recipe.image_tag, reused=True)
+        context = _context_dir(settings)
+        log_path = log_dir / "instance-build.log"
+        started = time.monotonic()
+        try:
+            snapshot.bundle(context / "repo.bundle")
+            (context / "Dockerfile").write_text(recipe.dockerfile)
+            build_image(
+                client, context, recipe.image_tag, extra_labels={"issue-factory.kind": "instance"},
+                log_path=log_path, timeout=settings.build_timeout,
+            )
+        except BuildError as exc:
+            detail = explain_build_failure(exc.log, settings.max_log_excerpt)
+            return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=time.monotonic() - started)
+        finally:
+            shutil.rmtree(context, ignore_errors=True)
+        return ImageOutcome(True, recipe.image_tag, log_path=str(log_path), seconds=time.monotonic() - started)
+
+
+def _env_record(
+    candidate: Candidate, facts: SetupFacts, recipe: EnvRecipe, status: str, error: str, log_path: str,
+    seconds: float,
+) -> Environment:
+    return Environment(
+        fingerprint=recipe.fingerprint,
+        repo=candidate.repo,
+        python_version=facts.python_version,
+        python_reason=facts.python_reason,
+        base_image=recipe.base_image,
+        install_commands=facts.install_commands,
+        dockerfile=recipe.dockerfile,
+        image_tag=recipe.image_tag,
+        status=status,
+        error=error,
+        log_path=log_path,
+        seconds=seconds,
+        source_commit=candidate.base_commit,
+    )

@@ -1,0 +1,73 @@
+"""Test manager role, heuristic implementation: write the eval script for a candidate.
+
+Target tests are the Python test modules the test patch touches or adds (new files included — the
+SWE-Factory agents never see those). The test patch is inlined in the script, so the exported script is
+self-contained and runs in the instance image with nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from pathlib import PurePosixPath
+
+from factory.mining.mirror import Snapshot
+from factory.mining.split import TEST_DIRS
+from factory.models import Candidate
+from factory.templates import render
+
+JUNIT_PATH = "/tmp/factory-junit.xml"
+
+
+def target_tests(test_files: list[str]) -> list[str]:
+    """Runnable test modules among the changed test files; their folders when none is a module."""
+    modules = [
+        f for f in test_files
+        if f.endswith(".py") and PurePosixPath(f).name not in ("conftest.py", "__init__.py")
+    ]
+    if modules:
+        return sorted(set(modules))
+    folders = set()
+    for f in test_files:
+        parts = PurePosixPath(f).parts
+        cut = next((i for i, p in enumerate(parts[:-1]) if p in TEST_DIRS), len(parts) - 1)
+        folders.add("/".join(parts[: cut + 1]) or ".")
+    return sorted(folders)
+
+
+def test_command(targets: list[str]) -> str:
+    args = " ".join(shlex.quote(t) for t in targets)
+    return (
+        "python -m pytest -rA -p no:cacheprovider -o junit_family=xunit1 "
+        f"--junitxml={JUNIT_PATH} {args}"
+    )
+
+
+def _delimiter(text: str) -> str:
+    """A heredoc delimiter absent from ``text``, derived from it so the script is reproducible."""
+    salt = 0
+    while True:
+        candidate = f"FACTORY_PATCH_EOF_{hashlib.sha256(f'{salt}:{text}'.encode()).hexdigest()[:12]}"
+        if candidate not in text:
+            return candidate
+        salt += 1
+
+
+def write_eval_script(candidate: Candidate, snapshot: Snapshot) -> str:
+    existing = [f for f in candidate.test_files if snapshot.exists(f)]
+    return render(
+        "eval.sh.j2",
+        instance_id=candidate.instance_id,
+        repo=candidate.repo,
+        base_commit=candidate.base_commit,
+        existing_test_files=existing,
+        test_patch=candidate.test_patch,
+        delimiter=_delimiter(candidate.test_patch),
+        junit_path=JUNIT_PATH,
+        test_command=test_command(target_tests(candidate.test_files)),
+    )
+
+
+def run_driver(patch_name: str) -> str:
+    """Container entry script: apply ``/factory/fix.patch`` (named ``patch_name`` in markers), run eval."""
+    return render("run.sh.j2", patch_name=patch_name)

@@ -1,0 +1,87 @@
+"""Turn the graded before/after runs of one candidate into its verdict (DESIGN §5).
+
+Pure logic, no Docker: the rules that decide what a valid instance is live here, where a unit test can
+pin every branch. A candidate is valid when every before-run fails *because target tests failed or
+errored*, every after-run passes, and each test has the same outcome in every run of a phase.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from factory.grading import RunGrade
+from factory.models import InfraError, Rejection, Status, TestOutcome
+
+_INFRA_ORDER = [InfraError.DOCKER, InfraError.OOM, InfraError.TIMEOUT, InfraError.MARKER_MISSING]
+_BAD = (TestOutcome.FAILED, TestOutcome.ERROR)
+
+
+@dataclass
+class Verdict:
+    status: Status
+    reason: str = ""
+    fail_to_pass: list[str] = field(default_factory=list)
+    pass_to_pass: list[str] = field(default_factory=list)
+    flaky_tests: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+def _inconsistent_tests(runs: list[RunGrade]) -> list[str]:
+    """Tests whose outcome differs between runs of one phase (missing in a run counts as different)."""
+    if len(runs) < 2:
+        return []
+    names = set().union(*(r.tests for r in runs))
+    return sorted(n for n in names if len({r.tests.get(n) for r in runs}) > 1)
+
+
+def classify(before: list[RunGrade], after: list[RunGrade]) -> Verdict:
+    runs = before + after
+    infra = {r.infra_error for r in runs if r.infra_error}
+    for reason in _INFRA_ORDER:
+        if reason.value in infra:
+            note = next(r.note for r in runs if r.infra_error == reason.value)
+            return Verdict(Status.ERROR, reason.value, detail=note or reason.value)
+    for r in runs:
+        if r.patch_error == "test_patch":
+            return Verdict(Status.REJECTED, Rejection.TEST_PATCH_FAILED, detail="the test patch does not apply")
+        if r.patch_error == "gold_patch":
+            return Verdict(Status.REJECTED, Rejection.GOLD_PATCH_FAILED, detail="the gold patch does not apply")
+    if not before or not after:
+        raise ValueError("classify needs at least one before-run and one after-run")
+
+    flaky = sorted(set(_inconsistent_tests(before)) | set(_inconsistent_tests(after)))
+    phase_mixed = len({r.verdict for r in before}) > 1 or len({r.verdict for r in after}) > 1
+    if flaky or phase_mixed:
+        detail = f"{len(flaky)} test(s) changed outcome between identical runs" if flaky else (
+            "identical runs gave different verdicts")
+        return Verdict(Status.REJECTED, Rejection.FLAKY, flaky_tests=flaky, detail=detail)
+
+    before_pass = before[0].verdict == "pass"
+    after_pass = after[0].verdict == "pass"
+    ran_after = [t for t, o in after[0].tests.items() if o is not TestOutcome.SKIPPED]
+    if not ran_after:
+        return Verdict(Status.REJECTED, Rejection.NO_TESTS_RAN, detail="no target test ran after the gold patch")
+    if not after_pass:
+        reason = Rejection.PASS2FAIL if before_pass else Rejection.FAIL2FAIL
+        return Verdict(Status.REJECTED, reason, detail=after[0].note)
+    if before_pass:
+        return Verdict(Status.REJECTED, Rejection.PASS2PASS, detail="the target tests already pass before the fix")
+
+    before_tests, after_tests = before[0].tests, after[0].tests
+    if not any(o in _BAD for o in before_tests.values()):
+        return Verdict(
+            Status.REJECTED,
+            Rejection.ERROR2PASS,
+            detail=f"the before-run failed without a failing target test ({before[0].note})",
+        )
+    f2p = sorted(
+        t for t, o in after_tests.items()
+        if o is TestOutcome.PASSED and before_tests.get(t) in (*_BAD, None)
+    )
+    p2p = sorted(
+        t for t, o in after_tests.items()
+        if o is TestOutcome.PASSED and before_tests.get(t) is TestOutcome.PASSED
+    )
+    if not f2p:
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, detail="no test goes from failing to passing")
+    return Verdict(Status.VALID, "", f2p, p2p, detail=f"{len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass")

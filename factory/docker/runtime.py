@@ -1,0 +1,269 @@
+"""The Docker engine, reached with the docker SDK (``DOCKER_HOST`` respected, so a remote engine works).
+
+Two jobs: build images from a context directory, and run a command in a sandboxed, labelled container
+(network off, memory/pids/CPU limits, a wall-clock timeout that kills it). Inputs are copied into the
+container with ``put_archive`` rather than bind-mounted, which keeps host paths out of the sandbox and
+works on remote engines too. Every object carries ``issue-factory=1`` so cleanup touches only ours.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+
+from factory.errors import UserError
+
+LABEL = "issue-factory"
+OWNER_LABEL = "issue-factory.owner"
+"""``<host>:<pid>`` of the process that created a container, so a rerun can reap leaked ones."""
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def labels(**extra: str) -> dict[str, str]:
+    return {LABEL: "1", **{f"{LABEL}.{k}": v for k, v in extra.items()}}
+
+
+class BuildError(Exception):
+    """An image build failed; ``log`` holds the full build output."""
+
+    def __init__(self, message: str, log: str):
+        super().__init__(message)
+        self.log = log
+
+
+class EngineError(Exception):
+    """The engine failed mid-operation (daemon restarted, API error): an infra error, retryable."""
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    log: str
+    files: dict[str, bytes]
+    """Files copied out of the container after it stopped (path -> content; absent ones omitted)."""
+    seconds: float
+    timed_out: bool
+    oom_killed: bool
+
+
+@dataclass
+class Sandbox:
+    mem_limit: str = "2g"
+    pids_limit: int = 512
+    cpus: float = 1.0
+    timeout: int = 600
+
+
+def connect() -> docker.DockerClient:
+    """A client for the engine at ``DOCKER_HOST`` (or the local socket), or a clear error."""
+    try:
+        client = docker.from_env(timeout=3600)
+        client.ping()
+        return client
+    except (DockerException, requests.RequestException) as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise UserError(
+            f"no Docker engine answers at {where} ({type(exc).__name__})",
+            "start one with `sudo scripts/ensure-docker.sh` (or `make docker`), or set DOCKER_HOST",
+        ) from exc
+
+
+def image_exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+        return True
+    except ImageNotFound:
+        return False
+
+
+def build_image(
+    client: docker.DockerClient,
+    context: Path,
+    tag: str,
+    extra_labels: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    timeout: int = 1800,
+) -> str:
+    """Build ``context/Dockerfile`` as ``tag``; return the image id or raise :class:`BuildError`."""
+    lines: list[str] = []
+    image_id = ""
+    error = ""
+    try:
+        stream = client.api.build(
+            path=str(context),
+            tag=tag,
+            labels={**labels(), **(extra_labels or {})},
+            rm=True,
+            forcerm=True,
+            decode=True,
+            timeout=timeout,
+        )
+        for chunk in stream:
+            if "stream" in chunk:
+                lines.append(chunk["stream"])
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+            if "error" in chunk:
+                error = chunk["error"]
+                lines.append(chunk["error"] + "\n")
+    except (APIError, requests.RequestException) as exc:
+        raise EngineError(f"the engine failed while building {tag}: {exc}") from exc
+    log = "".join(lines)
+    if log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_text(log)
+    if error:
+        raise BuildError(error.strip(), log)
+    if not image_id:
+        image_id = client.images.get(tag).id
+    return image_id
+
+
+def _tar(files: dict[str, bytes | str], mode: int = 0o644) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _untar_one(stream: bytes) -> bytes | None:
+    with tarfile.open(fileobj=io.BytesIO(stream)) as tar:
+        for member in tar.getmembers():
+            if member.isfile():
+                handle = tar.extractfile(member)
+                return handle.read() if handle else None
+    return None
+
+
+def run_sandboxed(
+    client: docker.DockerClient,
+    image: str,
+    command: list[str],
+    inputs: dict[str, bytes | str],
+    sandbox: Sandbox,
+    collect: list[str] | None = None,
+    extra_labels: dict[str, str] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run ``command`` in a fresh container of ``image`` and remove it afterwards, whatever happens.
+
+    ``inputs`` are written under ``/factory`` before start; ``collect`` names files copied out after the
+    container stops. Network is off and the timeout kills the container (not just our wait).
+    """
+    started = time.monotonic()
+    container = None
+    try:
+        container = client.containers.create(
+            image,
+            command,
+            labels={**labels(), OWNER_LABEL: owner_id(), **(extra_labels or {})},
+            network_mode="none",
+            mem_limit=sandbox.mem_limit,
+            memswap_limit=sandbox.mem_limit,
+            pids_limit=sandbox.pids_limit,
+            nano_cpus=int(sandbox.cpus * 1e9),
+            security_opt=["no-new-privileges"],
+            cap_drop=["NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "MKNOD", "AUDIT_WRITE", "SETFCAP"],
+            privileged=False,
+            detach=True,
+        )
+        if on_start:
+            on_start(container.id)
+        container.put_archive("/", _tar({f"factory/{k}": v for k, v in inputs.items()}))
+        container.start()
+        timed_out = False
+        try:
+            result = container.wait(timeout=sandbox.timeout)
+            exit_code = result.get("StatusCode")
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            timed_out = True
+            exit_code = None
+            try:
+                container.kill()
+            except APIError:
+                pass
+        state = client.api.inspect_container(container.id)["State"]
+        log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        files: dict[str, bytes] = {}
+        for path in collect or []:
+            try:
+                stream, _ = container.get_archive(path)
+                content = _untar_one(b"".join(stream))
+                if content is not None:
+                    files[path] = content
+            except NotFound:
+                pass
+        return RunResult(
+            exit_code=exit_code,
+            log=log,
+            files=files,
+            seconds=time.monotonic() - started,
+            timed_out=timed_out,
+            oom_killed=bool(state.get("OOMKilled")),
+        )
+    except (APIError, requests.RequestException, DockerException) as exc:
+        raise EngineError(f"the engine failed while running {image}: {exc}") from exc
+    finally:
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except (APIError, requests.RequestException, DockerException):
+                pass
+
+
+def reap_leaked_containers(client: docker.DockerClient) -> list[str]:
+    """Remove our containers whose creating process (on this host) is gone; return their names."""
+    host = socket.gethostname()
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        owner = container.labels.get(OWNER_LABEL, "")
+        owner_host, _, pid = owner.partition(":")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            container.remove(force=True)
+            removed.append(container.name)
+        except APIError:
+            pass
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def our_containers(client: docker.DockerClient) -> list[dict]:
+    return [
+        {"name": c.name, "status": c.status, "owner": c.labels.get(OWNER_LABEL, "")}
+        for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
+    ]
+
+
+def image_labels(client: docker.DockerClient, tag: str) -> dict[str, str]:
+    try:
+        return client.images.get(tag).labels or {}
+    except ImageNotFound:
+        return {}

@@ -1,0 +1,100 @@
+"""Fail-to-pass validation: run the eval script before and after the gold patch, N times each.
+
+Each run is a fresh sandboxed container of the instance image (network off, limits, a timeout that
+kills it). Every run is graded (``grading.py``) and stored the moment it ends, with its log on disk;
+``classify.py`` turns the set of runs into the verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import docker
+
+from agents.builder.test_manager import JUNIT_PATH, run_driver
+from factory.classify import Verdict, classify
+from factory.config import Settings
+from factory.docker.runtime import EngineError, RunResult, Sandbox, run_sandboxed
+from factory.grading import RunGrade, grade_run
+from factory.models import Candidate, Validation
+from factory.store import Store
+
+
+def sandbox(settings: Settings) -> Sandbox:
+    return Sandbox(settings.mem_limit, settings.pids_limit, settings.cpus, settings.run_timeout)
+
+
+def run_eval(
+    client: docker.DockerClient,
+    image: str,
+    eval_script: str,
+    fix_patch: str,
+    patch_name: str,
+    settings: Settings,
+    run_labels: dict[str, str] | None = None,
+) -> tuple[RunResult | None, RunGrade]:
+    """One graded run of ``eval_script`` in ``image`` with ``fix_patch`` applied first (may be empty)."""
+    try:
+        result = run_sandboxed(
+            client,
+            image,
+            ["/bin/bash", "/factory/run.sh"],
+            {"run.sh": run_driver(patch_name), "eval.sh": eval_script, "fix.patch": fix_patch},
+            sandbox(settings),
+            collect=[JUNIT_PATH],
+            extra_labels=run_labels,
+        )
+    except EngineError as exc:
+        return None, RunGrade("error", None, infra_error="docker", note=str(exc)[:500])
+    junit = result.files.get(JUNIT_PATH)
+    grade = grade_run(
+        result.log,
+        junit.decode("utf-8", "replace") if junit else None,
+        timed_out=result.timed_out,
+        oom=result.oom_killed,
+    )
+    return result, grade
+
+
+def validate(
+    client: docker.DockerClient,
+    candidate: Candidate,
+    image: str,
+    eval_script: str,
+    store: Store,
+    settings: Settings,
+    log_dir: Path,
+) -> Verdict:
+    """Run before (test patch only) and after (test + gold patch) phases and classify the outcome."""
+    store.clear_validations(candidate.instance_id)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    grades: dict[str, list[RunGrade]] = {"before": [], "after": []}
+    plan = [("before", i, "") for i in range(settings.runs_before)]
+    plan += [("after", i, candidate.patch) for i in range(settings.runs_after)]
+    for phase, index, patch in plan:
+        result, grade = run_eval(
+            client, image, eval_script, patch, "gold_patch", settings,
+            {"issue-factory.instance": candidate.instance_id, "issue-factory.phase": phase},
+        )
+        log = result.log if result else grade.note
+        log_path = log_dir / f"{phase}-{index}.log"
+        log_path.write_text(log)
+        store.add_validation(Validation(
+            instance_id=candidate.instance_id,
+            phase=phase,
+            run_index=index,
+            exit_code=grade.exit_code,
+            verdict=grade.verdict,
+            infra_error=grade.infra_error,
+            patch_error=grade.patch_error,
+            tests={k: v.value for k, v in grade.tests.items()},
+            seconds=round(result.seconds, 3) if result else 0.0,
+            timed_out=bool(result and result.timed_out),
+            log_path=str(log_path),
+            log_sha256=hashlib.sha256(log.encode()).hexdigest(),
+        ))
+        grades[phase].append(grade)
+        if grade.infra_error or grade.patch_error:
+            break  # the verdict is decided; more runs would cost time and say nothing new
+    return classify(grades["before"], grades["after"])

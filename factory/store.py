@@ -294,7 +294,7 @@ class Store:
 
     def pending(self, only: Iterable[str] | None = None) -> list[str]:
         """Ids needing work: never finished, crashed mid-step, or ended in a (retryable) infra error."""
-        final = [s.value for s in FINAL]
+        final = [s.value for s in FINAL if s is not Status.ERROR]
         rows = self._rows(
             "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) "
             f"WHERE i.status NOT IN ({','.join('?' * len(final))}) ORDER BY c.created_at, i.instance_id",

@@ -29,7 +29,8 @@ from factory.store import Store
 
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
-_ERROR_LINE = re.compile(r"^(ERROR|error|E:|fatal|Traceback|.*Error:)", re.M)
+_ERROR_LINE = re.compile(r"^(ERROR|error|E:|fatal|Traceback|\w*Error:|The command .* returned a non-zero code)")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _lock(key: str) -> threading.Lock:
@@ -39,11 +40,9 @@ def _lock(key: str) -> threading.Lock:
 
 def explain_build_failure(log: str, limit: int = 4000) -> str:
     """The lines of a build log that say why it failed: error lines first, then the tail for context."""
-    lines = [line.rstrip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if _ERROR_LINE.match(line.strip())]
-    tail = lines[-12:]
-    picked = errors[:20] + ["…"] + [line for line in tail if line not in errors] if errors else tail
-    text = "\n".join(picked)
+    lines = [line.rstrip() for line in _ANSI.sub("", log).splitlines() if line.strip()]
+    errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+    text = "\n".join(errors[-20:] if errors else lines[-12:])
     return text[-limit:]
 
 

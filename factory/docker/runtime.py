@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import socket
 import tarfile
 import time
@@ -24,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from factory.errors import UserError
 
 LABEL = "issue-factory"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 OWNER_LABEL = "issue-factory.owner"
 """``<host>:<pid>`` of the process that created a container, so a rerun can reap leaked ones."""
 
@@ -121,7 +123,7 @@ def build_image(
                 lines.append(chunk["error"] + "\n")
     except (APIError, requests.RequestException) as exc:
         raise EngineError(f"the engine failed while building {tag}: {exc}") from exc
-    log = "".join(lines)
+    log = _ANSI.sub("", "".join(lines))
     if log_path:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(log)

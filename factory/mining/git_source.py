@@ -78,7 +78,8 @@ def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -
     if not commit.parents:
         return "root_commit"
     base = commit.parents[0].hexsha
-    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", base, commit.hexsha,
+    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", "--find-renames",
+                        "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", base, commit.hexsha,
                         stdout_as_string=False)
     try:
         diff = raw.decode("utf-8")

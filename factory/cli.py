@@ -1,0 +1,326 @@
+"""The ``factory`` command line (Typer + rich).
+
+Commands are thin: they parse options, call one library function and print. Heavy modules (docker,
+the builder) are imported inside the commands that need them, so ``factory --help`` starts fast.
+A :class:`UserError` anywhere ends in two lines — what went wrong, and the fix — and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from factory.config import Settings
+from factory.errors import UserError
+
+app = typer.Typer(
+    help="issue-factory: turn repository history into validated, containerized SWE-bench tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+images_app = typer.Typer(help="Base images (OS + Python toolchain), with or without a registry.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+console = Console(stderr=True)
+out = Console()
+
+DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default ./factory.duckdb or FACTORY_DB).")]
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Work directory for mirrors and logs (default ./.factory or FACTORY_HOME).")
+]
+
+
+def _settings(db: Path | None = None, home: Path | None = None, **extra: object) -> Settings:
+    settings = Settings(**extra)
+    if db is not None:
+        settings.db_path = db
+    if home is not None:
+        settings.home = home
+    return settings
+
+
+def _open_store(settings: Settings):
+    from factory.store import Store
+
+    return Store(settings.db_path)
+
+
+def _date(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise UserError(f"{flag} {value!r} is not a date", "use ISO format, e.g. 2024-03-01") from exc
+
+
+@app.command()
+def mine(
+    git: Annotated[str, typer.Option("--git", help="Path or clone URL of a git repository.")],
+    since: Annotated[str | None, typer.Option(help="Only fixes committed on/after this date (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only fixes committed before this date (ISO).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many new candidates.")] = None,
+    name: Annotated[str | None, typer.Option(help="owner/name for instance ids (default: from origin).")] = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Mine fix commits (with tests) from a git repository into the store.
+
+    Example: factory mine --git https://github.com/pallets/click --since 2024-01-01 --limit 20
+    """
+    from rich.progress import Progress
+
+    from factory.mining.git_source import mine_git
+
+    settings = _settings(db, home)
+    with _open_store(settings) as store, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("scanning commits", total=None)
+        report = mine_git(
+            git, store, settings, _date(since, "--since"), _date(until, "--until"), limit, name,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        out.print_json(json.dumps({
+            "repo": report.repo, "scanned": report.scanned, "added": report.added,
+            "already_known": report.already_known, "skipped": dict(report.skipped),
+        }))
+        return
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "none"
+    out.print(f"[bold]{report.repo}[/]: scanned {report.scanned} first-parent commits, "
+              f"{len(report.added)} new candidate(s), {report.already_known} already known; skipped: {skipped}")
+    if not report.added and not report.already_known:
+        out.print("No candidates: no commit changes both a test file and a non-test source file.")
+
+
+@app.command()
+def build(
+    workers: Annotated[int, typer.Option(help="Candidates built/validated in parallel.")] = 1,
+    instance: Annotated[list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")] = None,
+    rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
+    runs_before: Annotated[int, typer.Option(help="Runs without the gold patch (all must fail).")] = 1,
+    runs_after: Annotated[int, typer.Option(help="Runs with the gold patch (all must pass, identically).")] = 2,
+    timeout: Annotated[int | None, typer.Option(help="Seconds per test run before it is killed.")] = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Build environments and validate fail-to-pass for every pending candidate.
+
+    Example: factory build --workers 2
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from factory.build import build_pending
+    from factory.demo import outcome_label
+
+    extra: dict[str, object] = {"runs_before": runs_before, "runs_after": runs_after}
+    if timeout:
+        extra["run_timeout"] = timeout
+    settings = _settings(db, home, **extra)
+    if runs_before < 1 or runs_after < 1:
+        raise UserError("--runs-before and --runs-after must be at least 1", "pass positive numbers")
+    with _open_store(settings) as store:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("building", total=None)
+
+            def done(inst) -> None:
+                bar.advance(task)
+                bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
+
+            report = build_pending(
+                store, settings, workers, instance, rebuild,
+                on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)),
+            )
+        if report.reaped_containers:
+            console.print(f"removed {len(report.reaped_containers)} container(s) left by a killed run")
+        if not report.processed:
+            out.print("Nothing to do: every candidate is already built and validated.")
+        else:
+            out.print(f"Processed {len(report.processed)} candidate(s) in {report.seconds:.1f}s.")
+        _print_counts(store.counts())
+
+
+def _print_counts(counts: dict) -> None:
+    table = Table(title="instances", show_header=True)
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_row("valid", "", str(counts["valid"]))
+    for bucket in ("rejected", "error"):
+        for reason, n in sorted(counts[bucket].items()):
+            table.add_row(bucket, reason, str(n))
+    table.add_row("build_failed", "", str(counts["build_failed"]))
+    table.add_row("pending", "", str(counts["pending"]))
+    out.print(table)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON.")] = False,
+    list_all: Annotated[bool, typer.Option("--list", help="List every instance with its status.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Counts of instances per status and reason.
+
+    Example: factory status --json
+    """
+    settings = _settings(db)
+    with _open_store(settings) as store:
+        counts = store.counts()
+        if as_json:
+            payload: dict = {"counts": counts}
+            if list_all:
+                payload["instances"] = [
+                    {"instance_id": i.instance_id, "status": i.status.value, "reason": i.reason}
+                    for i in store.instances()
+                ]
+            out.print_json(json.dumps(payload))
+            return
+        _print_counts(counts)
+        if list_all:
+            table = Table(show_header=True)
+            for col in ("instance", "status", "reason", "detail"):
+                table.add_column(col)
+            for inst in store.instances():
+                table.add_row(inst.instance_id, inst.status.value, inst.reason, inst.detail.splitlines()[0][:80]
+                              if inst.detail else "")
+            out.print(table)
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Option("--out", help="JSONL file to write.")],
+    include_all: Annotated[bool, typer.Option("--all", help="Also export rejected/failed instances.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Write valid instances as SWE-bench-compatible JSONL.
+
+    Example: factory export --out dataset.jsonl
+    """
+    from factory.export import export_jsonl
+
+    settings = _settings(db)
+    with _open_store(settings) as store:
+        n = export_jsonl(store, out_path, include_all)
+    out.print(f"wrote {n} instance(s) to {out_path}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the example repo, DB and dataset go.")] = Path(".factory/demo"),
+    workers: Annotated[int, typer.Option(help="Parallel builds.")] = 1,
+) -> None:
+    """Run the whole pipeline on the built-in example and check every outcome.
+
+    Example: factory demo
+    """
+    from factory.build import build_pending
+    from factory.demo import ensure_example, summary
+    from factory.docker import base_images
+    from factory.docker.runtime import connect
+    from factory.export import export_jsonl
+    from factory.mining.git_source import mine_git
+
+    settings = _settings(workdir / "demo.duckdb", workdir / "home")
+    started = time.monotonic()
+    repo = ensure_example(workdir / "tinyledger")
+    client = connect()
+    base_images.ensure(client, settings.default_python, settings, say=lambda m: console.print(m))
+    with _open_store(settings) as store:
+        mined = mine_git(str(repo), store, settings)
+        console.print(f"mined {len(mined.added)} new candidate(s) from the example ({mined.scanned} commits)")
+        build_pending(store, settings, workers, on_done=lambda i: console.print(f"  {i.instance_id}: {i.status.value}"
+                                                                                f" {i.reason}"))
+        dataset = workdir / "dataset.jsonl"
+        n = export_jsonl(store, dataset)
+        rows = summary(store, repo)
+    table = Table(title="demo: every example commit and what the factory concluded")
+    for col in ("commit", "subject", "instance", "expected", "observed", ""):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row.sha, row.subject, row.instance_id, row.expected, row.observed,
+                      "[green]ok[/]" if row.ok else "[red]MISMATCH[/]")
+    out.print(table)
+    out.print(f"dataset: {dataset} ({n} valid instances); {time.monotonic() - started:.0f}s")
+    if not all(r.ok for r in rows):
+        raise UserError("some example commits did not reach their expected outcome",
+                        "see the table above and the logs under " + str(settings.runs_dir))
+
+
+@app.command()
+def doctor(db: DbOption = None, home: HomeOption = None) -> None:
+    """Check Docker, base image, CA bundle and DB; say what to do for each problem.
+
+    Example: factory doctor
+    """
+    from factory.doctor import run_checks
+
+    settings = _settings(db, home)
+    ok = True
+    for check in run_checks(settings):
+        mark = "[green]OK[/]" if check.ok else "[red]FAIL[/]"
+        out.print(f"{mark:>20}  {check.name}: {check.detail}")
+        if not check.ok:
+            ok = False
+            out.print(f"{'':>8}  fix: {check.fix}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+@images_app.command("bootstrap")
+def images_bootstrap(
+    python: Annotated[str, typer.Option(help="Python version: 3.9, 3.11 or 3.13.")] = "3.11",
+    home: HomeOption = None,
+) -> None:
+    """Build the base image offline: debootstrap → docker import → CA bundle + venv layer.
+
+    Example: factory images bootstrap --python 3.11
+    """
+    from factory.docker import base_images
+    from factory.docker.runtime import connect
+
+    settings = _settings(home=home)
+    client = connect()
+    if base_images.is_current(client, python, settings):
+        out.print(f"{base_images.base_tag(python)} is up to date")
+        return
+    tag = base_images.bootstrap(client, python, settings, say=lambda m: console.print(m))
+    out.print(f"built {tag}")
+
+
+@images_app.command("ensure")
+def images_ensure(
+    python: Annotated[str, typer.Option(help="Python version: 3.9, 3.11 or 3.13.")] = "3.11",
+    home: HomeOption = None,
+) -> None:
+    """Make sure the base image exists: reuse, else pull python:<ver>-slim, else bootstrap.
+
+    Example: factory images ensure
+    """
+    from factory.docker import base_images
+    from factory.docker.runtime import connect
+
+    settings = _settings(home=home)
+    tag = base_images.ensure(connect(), python, settings, say=lambda m: console.print(m))
+    out.print(tag)
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {exc.what}")
+        console.print(f"[bold]fix:[/] {exc.fix}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: finished steps are stored; run the same command again to resume")
+        sys.exit(130)

@@ -1,0 +1,62 @@
+"""The offline demo: mine the built-in example, build + validate it, export, and check every outcome.
+
+The summary compares what the factory concluded for each commit of the example with what
+``examples.tinyledger.EXPECTED`` says it must conclude, so the demo is also an end-to-end check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from examples import tinyledger
+from factory.models import Status
+from factory.store import Store
+
+
+@dataclass
+class DemoRow:
+    subject: str
+    sha: str
+    instance_id: str
+    expected: str
+    observed: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.observed
+
+
+def ensure_example(path: Path) -> Path:
+    """Create the example repository at ``path`` unless it is already there."""
+    if (path / ".git").exists():
+        return path
+    return tinyledger.create(path)
+
+
+def first_parent_subjects(repo: Path) -> list[tuple[str, str]]:
+    out = subprocess.run(
+        ["git", "log", "--first-parent", "--reverse", "--format=%H%x00%s", "main"],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout
+    return [tuple(line.split("\0", 1)) for line in out.splitlines()]  # type: ignore[misc]
+
+
+def outcome_label(status: Status, reason: str) -> str:
+    if status in (Status.REJECTED, Status.ERROR):
+        return f"{status.value}({reason})"
+    return status.value
+
+
+def summary(store: Store, repo: Path) -> list[DemoRow]:
+    by_commit = {c.fix_commit: c.instance_id for c in store.candidates(tinyledger.SLUG)}
+    rows = []
+    for sha, subject in first_parent_subjects(repo):
+        iid = by_commit.get(sha, "")
+        observed = "not a candidate"
+        if iid:
+            inst = store.instance(iid)
+            observed = outcome_label(inst.status, inst.reason)
+        rows.append(DemoRow(subject, sha[:7], iid, tinyledger.EXPECTED.get(subject, "?"), observed))
+    return rows

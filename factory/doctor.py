@@ -1,0 +1,89 @@
+"""``factory doctor``: is this machine ready? Each check says OK, or exactly what to do."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory.config import Settings
+from factory.errors import UserError
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _docker(settings: Settings) -> tuple[list[Check], object | None]:
+    from factory.docker.runtime import connect, our_containers
+
+    try:
+        client = connect()
+    except UserError as exc:
+        return [Check("docker", False, exc.what, exc.fix)], None
+    version = client.version().get("Version", "?")
+    checks = [Check("docker", True, f"engine {version} answers")]
+    leaked = [c for c in our_containers(client)]
+    checks.append(Check(
+        "containers", not leaked,
+        f"{len(leaked)} issue-factory container(s) exist: {', '.join(c['name'] for c in leaked[:5])}"
+        if leaked else "no issue-factory containers left behind",
+        "they are removed by the next `factory build` when their process is gone",
+    ))
+    return checks, client
+
+
+def _base_image(client, settings: Settings) -> Check:
+    from factory.docker import base_images
+
+    tag = base_images.base_tag(settings.default_python)
+    if base_images.is_current(client, settings.default_python, settings):
+        return Check("base image", True, f"{tag} present, with the current CA bundle")
+    return Check("base image", False, f"{tag} missing or built with another CA bundle",
+                 "run `factory images ensure` (offline: `factory images bootstrap`)")
+
+
+def _ca_bundle(settings: Settings) -> Check:
+    if not settings.ca_bundle:
+        return Check("CA bundle", False, "no host CA bundle found",
+                     "set FACTORY_CA_BUNDLE (or SSL_CERT_FILE) if installs go through a TLS proxy")
+    text = Path(settings.ca_bundle).read_text(errors="replace")
+    count = text.count("BEGIN CERTIFICATE")
+    return Check("CA bundle", count > 0, f"{settings.ca_bundle} ({count} certificates)",
+                 "point FACTORY_CA_BUNDLE at a PEM file of CA certificates")
+
+
+def _database(settings: Settings) -> Check:
+    from factory.store import Store
+
+    try:
+        with Store(settings.db_path) as store:
+            counts = store.table_counts()
+            migrations = store.migrations()
+    except UserError as exc:
+        return Check("database", False, exc.what, exc.fix)
+    return Check("database", True, f"{settings.db_path}: migrations {', '.join(migrations)}; "
+                 + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _disk(settings: Settings) -> Check:
+    path = settings.home if settings.home.exists() else Path(".")
+    free_gb = shutil.disk_usage(path).free / 1e9
+    return Check("disk", free_gb > 5, f"{free_gb:.1f} GB free at {path.resolve()}", "free disk space (images need GBs)")
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    checks, client = _docker(settings)
+    if client is not None:
+        checks.append(_base_image(client, settings))
+    checks.append(Check(
+        "debootstrap", bool(shutil.which("debootstrap")),
+        "available for offline base images" if shutil.which("debootstrap") else "not installed",
+        "apt-get install debootstrap (only needed when no registry is reachable)",
+    ))
+    checks += [_ca_bundle(settings), _database(settings), _disk(settings)]
+    return checks

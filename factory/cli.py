@@ -27,14 +27,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-images_app = typer.Typer(help="Base images (OS + Python toolchain), with or without a registry.", no_args_is_help=True)
+images_app = typer.Typer(
+    help="Base images (OS + Python toolchain), with or without a registry.", no_args_is_help=True
+)
 app.add_typer(images_app, name="images")
 console = Console(stderr=True)
 out = Console()
+if not out.is_terminal:  # logs and pipes: wide enough that tables do not fold every cell
+    out = Console(width=160)
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default ./factory.duckdb or FACTORY_DB).")]
 HomeOption = Annotated[
-    Path | None, typer.Option("--home", help="Work directory for mirrors and logs (default ./.factory or FACTORY_HOME).")
+    Path | None, typer.Option("--home", help="Mirrors, contexts and logs (default ./.factory or FACTORY_HOME).")
 ]
 
 
@@ -104,7 +108,9 @@ def mine(
 @app.command()
 def build(
     workers: Annotated[int, typer.Option(help="Candidates built/validated in parallel.")] = 1,
-    instance: Annotated[list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")] = None,
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
+    ] = None,
     rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
     runs_before: Annotated[int, typer.Option(help="Runs without the gold patch (all must fail).")] = 1,
     runs_after: Annotated[int, typer.Option(help="Runs with the gold patch (all must pass, identically).")] = 2,

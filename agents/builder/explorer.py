@@ -8,6 +8,7 @@ reason: which Python (among those the offline bootstrap can make) and which inst
 from __future__ import annotations
 
 import configparser
+import contextlib
 import hashlib
 import json
 import re
@@ -113,10 +114,8 @@ def _setup_cfg(snapshot: Snapshot) -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None)
     text = snapshot.read("setup.cfg")
     if text:
-        try:
+        with contextlib.suppress(configparser.Error):
             parser.read_string(text)
-        except configparser.Error:
-            pass
     return parser
 
 

@@ -8,6 +8,7 @@ works on remote engines too. Every object carries ``issue-factory=1`` so cleanup
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -197,10 +198,8 @@ def run_sandboxed(
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             timed_out = True
             exit_code = None
-            try:
+            with contextlib.suppress(APIError):
                 container.kill()
-            except APIError:
-                pass
         state = client.api.inspect_container(container.id)["State"]
         log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
         files: dict[str, bytes] = {}
@@ -224,10 +223,8 @@ def run_sandboxed(
         raise EngineError(f"the engine failed while running {image}: {exc}") from exc
     finally:
         if container is not None:
-            try:
+            with contextlib.suppress(APIError, requests.RequestException, DockerException):
                 container.remove(force=True)
-            except (APIError, requests.RequestException, DockerException):
-                pass
 
 
 def reap_leaked_containers(client: docker.DockerClient) -> list[str]:

@@ -7,8 +7,8 @@ the network inside a Docker build, and a repository is fetched once however many
 from __future__ import annotations
 
 import hashlib
-import uuid
 import re
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 

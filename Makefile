@@ -1,0 +1,35 @@
+# issue-factory: `make demo` runs the pipeline on the built-in example, `make test` runs the tests.
+# Both do all set-up first: virtualenv + install, Docker engine (installed/started if needed, as root
+# on Debian), and the Python base image (pulled, or bootstrapped offline from Debian packages).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test venv docker base lint bench clean-images
+
+demo: base
+	$(BIN)/factory demo
+
+test: base
+	$(BIN)/python -m pytest
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+docker:
+	scripts/ensure-docker.sh
+
+base: venv docker
+	scripts/ensure-debootstrap.sh
+	$(BIN)/factory images ensure
+
+lint: venv
+	$(BIN)/ruff check .
+
+bench: base
+	$(BIN)/python bench/pipeline.py

@@ -20,10 +20,10 @@ import docker
 
 from agents.builder import loop
 from factory.config import Settings
-from factory.docker.runtime import connect, reap_leaked_containers
+from factory.docker.runtime import EngineError, connect, reap_leaked_containers
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror
-from factory.models import Candidate, Instance, Status
+from factory.models import Candidate, InfraError, Instance, Status
 from factory.store import Store
 from factory.validation import validate
 
@@ -54,6 +54,25 @@ def new_run_id() -> str:
 
 
 def process(
+    instance_id: str,
+    client: docker.DockerClient,
+    store: Store,
+    settings: Settings,
+    mirrors: _Mirrors,
+    run_dir: Path,
+    rebuild_failed: bool = False,
+) -> Instance:
+    """Build and validate one candidate; an engine failure ends it as ``error(docker)``, retried later."""
+    try:
+        return _process(instance_id, client, store, settings, mirrors, run_dir, rebuild_failed)
+    except EngineError as exc:
+        inst = store.instance(instance_id)
+        inst.status, inst.reason, inst.detail = Status.ERROR, InfraError.DOCKER.value, str(exc)[:2000]
+        store.save_instance(inst)
+        return inst
+
+
+def _process(
     instance_id: str,
     client: docker.DockerClient,
     store: Store,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -57,6 +58,16 @@ def _open_store(settings: Settings):
     return Store(settings.db_path)
 
 
+@contextmanager
+def _resumable(command: str):
+    """Ctrl-C during long work: say that finished steps are kept and how to resume (exit 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print(f"\ninterrupted: every finished step is stored; run `factory {command}` again to resume")
+        raise typer.Exit(130) from None
+
+
 def _date(value: str | None, flag: str) -> datetime | None:
     if value is None:
         return None
@@ -88,10 +99,11 @@ def mine(
     settings = _settings(db, home)
     with _open_store(settings) as store, Progress(console=console, transient=True) as bar:
         task = bar.add_task("scanning commits", total=None)
-        report = mine_git(
-            git, store, settings, _date(since, "--since"), _date(until, "--until"), limit, name,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+        with _resumable("mine"):
+            report = mine_git(
+                git, store, settings, _date(since, "--since"), _date(until, "--until"), limit, name,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     if as_json:
         out.print_json(json.dumps({
             "repo": report.repo, "scanned": report.scanned, "added": report.added,
@@ -135,17 +147,18 @@ def build(
         raise UserError("--runs-before and --runs-after must be at least 1", "pass positive numbers")
     with _open_store(settings) as store:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as bar:
+        with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("building", total=None)
 
             def done(inst) -> None:
                 bar.advance(task)
                 bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
 
-            report = build_pending(
-                store, settings, workers, instance, rebuild,
-                on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)),
-            )
+            with _resumable("build"):
+                report = build_pending(
+                    store, settings, workers, instance, rebuild,
+                    on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)),
+                )
         if report.reaped_containers:
             console.print(f"removed {len(report.reaped_containers)} container(s) left by a killed run")
         if not report.processed:
@@ -241,7 +254,7 @@ def demo(
     repo = ensure_example(workdir / "tinyledger")
     client = connect()
     base_images.ensure(client, settings.default_python, settings, say=lambda m: console.print(m))
-    with _open_store(settings) as store:
+    with _open_store(settings) as store, _resumable("demo"):
         mined = mine_git(str(repo), store, settings)
         console.print(f"mined {len(mined.added)} new candidate(s) from the example ({mined.scanned} commits)")
         build_pending(store, settings, workers, on_done=lambda i: console.print(f"  {i.instance_id}: {i.status.value}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,14 @@ def _ca_bundle(settings: Settings) -> Check:
 def _database(settings: Settings) -> Check:
     from factory.store import Store
 
+    if not settings.db_path.exists():
+        parent = settings.db_path.resolve().parent
+        while not parent.exists():
+            parent = parent.parent
+        writable = parent.is_dir() and os.access(parent, os.W_OK)
+        return Check("database", writable, f"{settings.db_path} does not exist yet; it will be created on first use"
+                     if writable else f"cannot create {settings.db_path}: {parent} is not writable",
+                     "pass --db (or FACTORY_DB) pointing to a writable location")
     try:
         with Store(settings.db_path) as store:
             counts = store.table_counts()

@@ -39,6 +39,8 @@ def _test_id(case: ET.Element) -> str:
     file = case.get("file")
     if file:
         module = ".".join(PurePosixPath(file).with_suffix("").parts)
+        if not classname and name == module:  # a module that failed to collect
+            return file
         rest = classname[len(module) :].lstrip(".") if classname.startswith(module) else ""
         return "::".join(p for p in (file, rest.replace(".", "::"), name) if p)
     # No file attribute (xunit2): best effort from the dotted classname.

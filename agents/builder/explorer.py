@@ -64,6 +64,12 @@ def _minor(v: str) -> int:
     return int(v.split(".")[1])
 
 
+def _rank(v: str) -> int:
+    """``3.11`` -> 311, ``2.7`` -> 207, ``3`` -> 300: a distance that works across major versions."""
+    release = Version(v).release + (0,)
+    return release[0] * 100 + release[1]
+
+
 def choose_python(
     requires: str | None, declared: set[str], default: str, available: tuple[str, ...] = tuple(DEBIAN_PYTHONS)
 ) -> tuple[str, str]:
@@ -80,11 +86,10 @@ def choose_python(
             spec = None
     allowed = [v for v in available if spec is None or spec.contains(Version(v))]
     if not allowed:
-        lowest = min(available, key=lambda v: _minor(v))
-        nearest = min(
-            available,
-            key=lambda v: min((abs(_minor(v) - _minor(d)) for d in declared), default=abs(_minor(v) - _minor(lowest))),
-        )
+        # Nearest to the declared versions, else to the versions the specifier names (">=3.14" -> 3.13).
+        named = {s.version.removesuffix(".*") for s in spec or ()}
+        anchors = declared or {v for v in named if re.fullmatch(r"\d+(\.\d+)*", v)} or {default}
+        nearest = min(available, key=lambda v: (min(abs(_rank(v) - _rank(a)) for a in anchors), _rank(v)))
         return nearest, f"no available Python satisfies requires-python {requires!r}; nearest is {nearest}"
     if declared:
         def distance(v: str) -> tuple[int, int, int]:

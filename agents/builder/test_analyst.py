@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import git
 
 from agents.builder.environment_manager import EnvRecipe, InstanceRecipe
 from agents.builder.explorer import SetupFacts
@@ -78,6 +79,11 @@ def build_env(
         if image_exists(client, recipe.image_tag):
             if known is None or known.status != "built":
                 store.save_environment(_env_record(candidate, facts, recipe, "built", "", "", 0.0))
+            elif _earlier(snapshot, candidate.base_commit, known.source_commit):
+                # Name the earliest candidate using this env, whichever parallel worker got here first,
+                # so two runs store (and export) the same environment_setup_commit and Dockerfile.
+                store.save_environment(known.model_copy(
+                    update={"source_commit": candidate.base_commit, "dockerfile": recipe.dockerfile}))
             return ImageOutcome(True, recipe.image_tag, reused=True)
         if known and known.status == "failed" and known.image_tag == recipe.image_tag and not rebuild_failed:
             return ImageOutcome(False, detail=known.error, log_path=known.log_path, reused=True)
@@ -136,6 +142,16 @@ def build_instance(
         finally:
             shutil.rmtree(context, ignore_errors=True)
         return ImageOutcome(True, recipe.image_tag, log_path=str(log_path), seconds=time.monotonic() - started)
+
+
+def _earlier(snapshot: Snapshot, sha: str, than: str) -> bool:
+    """True when ``sha`` is a strict ancestor of ``than`` in the mirror (False if either is unknown)."""
+    if sha == than:
+        return False
+    try:
+        return snapshot.mirror.repo.is_ancestor(sha, than)
+    except git.GitCommandError:
+        return False
 
 
 def _env_record(

@@ -93,9 +93,10 @@ def open_mirror(source: str, mirrors_dir: Path, name: str | None = None) -> Mirr
             mirrors_dir.mkdir(parents=True, exist_ok=True)
             git.Repo.clone_from(source_ref, path, mirror=True)
     except git.GitCommandError as exc:
-        detail = (exc.stderr or str(exc)).strip().splitlines()
+        lines = [ln.strip(" '\"") for ln in (exc.stderr or str(exc)).splitlines()]
+        fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or [ln for ln in lines if ln]
         raise UserError(
-            f"cannot fetch {source}: {detail[-1] if detail else 'git failed'}",
+            f"cannot fetch {source}: {fatal[-1] if fatal else 'git failed'}",
             "check the URL or path, your network and credentials",
         ) from exc
     return Mirror(source=source, path=path, slug=slug)

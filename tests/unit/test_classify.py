@@ -1,0 +1,226 @@
+"""Every branch of factory.classify.classify: graded before/after runs -> candidate verdict."""
+
+from __future__ import annotations
+
+import pytest
+
+from factory.classify import classify
+from factory.grading import RunGrade, grade_run
+from factory.models import InfraError, Rejection, Status
+from factory.models import TestOutcome as Outcome
+
+P, F, E, S = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
+
+
+def run(verdict: str, tests: dict[str, Outcome] | None = None, *, code: int | None = None, infra: str = "",
+        patch: str = "", note: str = "") -> RunGrade:
+    if code is None and verdict != "error":
+        code = 0 if verdict == "pass" else 1
+    return RunGrade(verdict, code, dict(tests or {}), infra_error=infra, patch_error=patch, note=note)
+
+
+GOOD_BEFORE = run("fail", {"t::a": F, "t::b": P})
+GOOD_AFTER = run("pass", {"t::a": P, "t::b": P})
+
+
+# ---- infrastructure errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", list(InfraError))
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_each_infra_error_is_an_error(reason: InfraError, where: str) -> None:
+    bad = run("error", infra=reason.value, note=f"{reason.value} happened")
+    before = [bad] if where == "before" else [GOOD_BEFORE]
+    after = [GOOD_AFTER, bad] if where == "after" else [GOOD_AFTER, GOOD_AFTER]
+    verdict = classify(before, after)
+    assert verdict.status is Status.ERROR
+    assert verdict.reason == reason.value
+    assert verdict.detail == f"{reason.value} happened"
+    assert verdict.fail_to_pass == [] and verdict.pass_to_pass == []
+
+
+def test_infra_error_without_note_uses_reason_as_detail() -> None:
+    verdict = classify([run("error", infra="oom")], [GOOD_AFTER])
+    assert (verdict.status, verdict.reason, verdict.detail) == (Status.ERROR, "oom", "oom")
+
+
+def test_infra_errors_are_reported_in_a_fixed_order() -> None:
+    verdict = classify([run("error", infra="marker_missing")], [run("error", infra="docker")])
+    assert verdict.reason == InfraError.DOCKER
+
+
+def test_infra_error_wins_over_a_patch_failure() -> None:
+    verdict = classify([run("fail", patch="test_patch")], [run("error", infra="timeout")])
+    assert (verdict.status, verdict.reason) == (Status.ERROR, "timeout")
+
+
+def test_grade_run_infra_errors_reach_classify() -> None:
+    before = grade_run("FACTORY_EXIT_CODE=1\n", None, timed_out=True)
+    verdict = classify([before], [GOOD_AFTER])
+    assert (verdict.status, verdict.reason) == (Status.ERROR, InfraError.TIMEOUT)
+
+
+# ---- patches that do not apply --------------------------------------------------------------------
+
+
+def test_test_patch_failed() -> None:
+    bad = grade_run("FACTORY_PATCH_FAILED=test_patch\n", None)
+    verdict = classify([bad], [GOOD_AFTER, GOOD_AFTER])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.TEST_PATCH_FAILED)
+
+
+def test_gold_patch_failed() -> None:
+    bad = grade_run("FACTORY_PATCH_FAILED=gold_patch\n", None)
+    verdict = classify([GOOD_BEFORE], [bad, bad])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.GOLD_PATCH_FAILED)
+
+
+def test_classify_needs_both_phases() -> None:
+    with pytest.raises(ValueError):
+        classify([], [GOOD_AFTER])
+    with pytest.raises(ValueError):
+        classify([GOOD_BEFORE], [])
+
+
+# ---- flaky ---------------------------------------------------------------------------------------
+
+
+def test_flaky_when_a_test_changes_outcome_between_after_runs() -> None:
+    # Both runs fail overall, so the verdicts agree; only the per-test outcomes differ.
+    after = [run("fail", {"t::a": P, "t::b": F}), run("fail", {"t::a": F, "t::b": F})]
+    verdict = classify([GOOD_BEFORE], after)
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.FLAKY)
+    assert verdict.flaky_tests == ["t::a"]
+
+
+def test_flaky_when_a_test_is_missing_from_one_after_run() -> None:
+    after = [run("pass", {"t::a": P, "t::b": P}), run("pass", {"t::a": P})]
+    verdict = classify([GOOD_BEFORE], after)
+    assert verdict.reason == Rejection.FLAKY
+    assert verdict.flaky_tests == ["t::b"]
+
+
+def test_flaky_in_the_before_runs() -> None:
+    before = [run("fail", {"t::a": F, "t::b": P}), run("fail", {"t::a": F, "t::b": F})]
+    verdict = classify(before, [GOOD_AFTER])
+    assert verdict.reason == Rejection.FLAKY
+    assert verdict.flaky_tests == ["t::b"]
+
+
+def test_flaky_when_identical_runs_give_different_verdicts() -> None:
+    # Same per-test outcomes, but one run exited nonzero: the verdicts differ.
+    after = [run("pass", {"t::a": P, "t::b": P}), run("fail", {"t::a": P, "t::b": P}, code=1)]
+    verdict = classify([GOOD_BEFORE], after)
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.FLAKY)
+    assert verdict.flaky_tests == []
+    assert "different verdicts" in verdict.detail
+
+
+def test_one_run_per_phase_is_never_flaky() -> None:
+    assert classify([GOOD_BEFORE], [GOOD_AFTER]).status is Status.VALID
+
+
+# ---- rejections of consistent runs ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("after_tests", [{}, {"t::a": S, "t::b": S}])
+def test_no_tests_ran(after_tests: dict[str, Outcome]) -> None:
+    after = run("fail", after_tests, code=5)
+    verdict = classify([GOOD_BEFORE], [after, after])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.NO_TESTS_RAN)
+
+
+def test_pass2pass() -> None:
+    before = run("pass", {"t::a": P, "t::b": P})
+    verdict = classify([before], [GOOD_AFTER, GOOD_AFTER])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.PASS2PASS)
+
+
+def test_pass2fail() -> None:
+    before = run("pass", {"t::a": P})
+    after = run("fail", {"t::a": F}, note="exit code 1; 1 failing test(s)")
+    verdict = classify([before], [after, after])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.PASS2FAIL)
+    assert verdict.detail == "exit code 1; 1 failing test(s)"
+
+
+def test_fail2fail() -> None:
+    after = run("fail", {"t::a": F, "t::b": P})
+    verdict = classify([GOOD_BEFORE], [after, after])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.FAIL2FAIL)
+
+
+def test_error2pass_when_the_before_run_failed_without_a_failing_test() -> None:
+    # Exit code 1 but every target test passed: the failure is not the tests' doing.
+    before = run("fail", {"t::a": P, "t::b": P, "t::c": S}, note="exit code 1; 0 failing test(s)")
+    verdict = classify([before], [GOOD_AFTER, GOOD_AFTER])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.ERROR2PASS)
+    assert "exit code 1; 0 failing test(s)" in verdict.detail
+
+
+def test_error2pass_when_the_before_run_has_no_junit_at_all() -> None:
+    before = grade_run("ImportError: boom\nFACTORY_EXIT_CODE=4\n", None)
+    verdict = classify([before], [GOOD_AFTER])
+    assert verdict.reason == Rejection.ERROR2PASS
+
+
+def test_error2pass_when_no_test_goes_from_failing_to_passing() -> None:
+    # The failing test before is not among the (passing) tests after.
+    before = run("fail", {"t::gone": F, "t::b": P})
+    after = run("pass", {"t::b": P})
+    verdict = classify([before], [after, after])
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.ERROR2PASS)
+
+
+# ---- valid ---------------------------------------------------------------------------------------
+
+
+def test_valid_with_exact_fail_to_pass_and_pass_to_pass() -> None:
+    before = run("fail", {
+        "tests/test_core.py::test_fixed": F,
+        "tests/test_core.py::TestC::test_errored": E,
+        "tests/test_core.py::test_same": P,
+        "tests/test_core.py::test_skipped": S,
+        # A module the test patch adds, importing what the fix adds: one collection-error testcase.
+        "tests/test_new.py": E,
+    })
+    after_tests = {
+        "tests/test_core.py::test_fixed": P,
+        "tests/test_core.py::TestC::test_errored": P,
+        "tests/test_core.py::test_same": P,
+        "tests/test_core.py::test_skipped": S,
+        "tests/test_new.py::test_added[1]": P,
+        "tests/test_new.py::test_added[2]": P,
+    }
+    after = [run("pass", after_tests), run("pass", after_tests)]
+    verdict = classify([before], after)
+    assert verdict.status is Status.VALID
+    assert verdict.reason == ""
+    assert verdict.fail_to_pass == [
+        "tests/test_core.py::TestC::test_errored",
+        "tests/test_core.py::test_fixed",
+        "tests/test_new.py::test_added[1]",
+        "tests/test_new.py::test_added[2]",
+    ]
+    assert verdict.pass_to_pass == ["tests/test_core.py::test_same"]
+    assert verdict.flaky_tests == []
+    assert verdict.detail == "4 fail-to-pass, 1 pass-to-pass"
+
+
+def test_valid_from_real_grades() -> None:
+    junit_before = (
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="" name="tests.test_new" file="tests/test_new.py"><error message="x"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    junit_after = (
+        '<testsuites><testsuite name="pytest">'
+        '<testcase classname="tests.test_new" name="test_a" file="tests/test_new.py"/>'
+        "</testsuite></testsuites>"
+    )
+    before = grade_run("FACTORY_EXIT_CODE=2\n", junit_before)
+    after = grade_run("FACTORY_EXIT_CODE=0\n", junit_after)
+    verdict = classify([before], [after, after])
+    assert verdict.status is Status.VALID
+    assert verdict.fail_to_pass == ["tests/test_new.py::test_a"]
+    assert verdict.pass_to_pass == []

@@ -30,8 +30,15 @@ class InstanceRecipe:
     image_tag: str
 
 
+def _sep(run: re.Match[str]) -> str:
+    """Docker allows ``.``, ``_``, ``__`` or dashes between alphanumerics; any other run becomes ``-``."""
+    return run.group() if re.fullmatch(r"[._]|__|-+", run.group()) else "-"
+
+
 def _image_name(kind: str, repo: str) -> str:
-    slug = re.sub(r"[^a-z0-9._-]+", "-", repo.lower().replace("/", "__")).strip("-.")
+    parts = [re.sub(r"[^a-z0-9._-]+", "-", p) for p in repo.lower().split("/")]
+    parts = [re.sub(r"[._-]+", _sep, p).strip("._-") for p in parts]
+    slug = "__".join(p for p in parts if p) or "repo"
     return f"issue-factory/{kind}.{slug}"
 
 

@@ -29,7 +29,9 @@ _TEST_REQUIREMENTS = re.compile(
 )
 _CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d+)")
 _TOX_ENV = re.compile(r"\bpy3(\d+)\b")
-_CI_VERSIONS = re.compile(r"python-version\s*:\s*(\[[^\]]*\]|['\"]?3\.\d+['\"]?)")
+_CI_VERSIONS = re.compile(
+    r"python-version\s*:\s*(\[[^\]]*\]|['\"]?3\.\d+['\"]?|(?:-\s*['\"]?3\.\d+['\"]?\s*)+)"
+)
 _SETUP_PY_REQUIRES = re.compile(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]")
 _SETUP_PY_EXTRAS = re.compile(r"extras_require\s*=\s*\{(.*?)\}", re.S)
 _DICT_KEY = re.compile(r"['\"]([\w.-]+)['\"]\s*:")

@@ -30,7 +30,7 @@ def target_tests(test_files: list[str]) -> list[str]:
     folders = set()
     for f in test_files:
         parts = PurePosixPath(f).parts
-        cut = next((i for i, p in enumerate(parts[:-1]) if p in TEST_DIRS), len(parts) - 1)
+        cut = next((i for i, p in enumerate(parts[:-1]) if p in TEST_DIRS), len(parts) - 2)
         folders.add("/".join(parts[: cut + 1]) or ".")
     return sorted(folders)
 
@@ -38,7 +38,7 @@ def target_tests(test_files: list[str]) -> list[str]:
 def test_command(targets: list[str]) -> str:
     args = " ".join(shlex.quote(t) for t in targets)
     return (
-        "python -m pytest -rA -p no:cacheprovider -o junit_family=xunit1 "
+        "python -m pytest -rA -p no:cacheprovider -o junit_family=xunit1 --continue-on-collection-errors "
         f"--junitxml={JUNIT_PATH} {args}"
     )
 
@@ -61,7 +61,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot) -> str:
         repo=candidate.repo,
         base_commit=candidate.base_commit,
         existing_test_files=existing,
-        test_patch=candidate.test_patch,
+        test_patch=candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n",
         delimiter=_delimiter(candidate.test_patch),
         junit_path=JUNIT_PATH,
         test_command=test_command(target_tests(candidate.test_files)),

@@ -12,8 +12,15 @@ from factory.models import TestOutcome as Outcome
 P, F, E, S = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
 
 
-def run(verdict: str, tests: dict[str, Outcome] | None = None, *, code: int | None = None, infra: str = "",
-        patch: str = "", note: str = "") -> RunGrade:
+def run(
+    verdict: str,
+    tests: dict[str, Outcome] | None = None,
+    *,
+    code: int | None = None,
+    infra: str = "",
+    patch: str = "",
+    note: str = "",
+) -> RunGrade:
     if code is None and verdict != "error":
         code = 0 if verdict == "pass" else 1
     return RunGrade(verdict, code, dict(tests or {}), infra_error=infra, patch_error=patch, note=note)
@@ -176,14 +183,17 @@ def test_error2pass_when_no_test_goes_from_failing_to_passing() -> None:
 
 
 def test_valid_with_exact_fail_to_pass_and_pass_to_pass() -> None:
-    before = run("fail", {
-        "tests/test_core.py::test_fixed": F,
-        "tests/test_core.py::TestC::test_errored": E,
-        "tests/test_core.py::test_same": P,
-        "tests/test_core.py::test_skipped": S,
-        # A module the test patch adds, importing what the fix adds: one collection-error testcase.
-        "tests/test_new.py": E,
-    })
+    before = run(
+        "fail",
+        {
+            "tests/test_core.py::test_fixed": F,
+            "tests/test_core.py::TestC::test_errored": E,
+            "tests/test_core.py::test_same": P,
+            "tests/test_core.py::test_skipped": S,
+            # A module the test patch adds, importing what the fix adds: one collection-error testcase.
+            "tests/test_new.py": E,
+        },
+    )
     after_tests = {
         "tests/test_core.py::test_fixed": P,
         "tests/test_core.py::TestC::test_errored": P,
@@ -210,7 +220,8 @@ def test_valid_with_exact_fail_to_pass_and_pass_to_pass() -> None:
 def test_valid_from_real_grades() -> None:
     junit_before = (
         '<testsuites><testsuite name="pytest">'
-        '<testcase classname="" name="tests.test_new" file="tests/test_new.py"><error message="x"/></testcase>'
+        '<testcase classname="" name="tests.test_new" file="tests/test_new.py">'
+        '<error message="x"/></testcase>'
         "</testsuite></testsuites>"
     )
     junit_after = (

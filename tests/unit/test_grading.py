@@ -124,9 +124,22 @@ TEST_X = textwrap.dedent(
 def run_pytest_junit(root: Path, *args: str) -> tuple[int, str]:
     junit = root / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-         f"--junitxml={junit}", *args],
-        cwd=root, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "junit_family=xunit1",
+            f"--junitxml={junit}",
+            *args,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert junit.exists(), proc.stdout + proc.stderr
     return proc.returncode, junit.read_text()
@@ -137,7 +150,9 @@ def junit_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str]:
     root = tmp_path_factory.mktemp("junit")
     (root / "tests").mkdir()
     (root / "tests" / "test_x.py").write_text(TEST_X)
-    (root / "tests" / "test_broken.py").write_text("import factory_no_such_module_xyz\n\n\ndef test_never():\n    pass\n")
+    (root / "tests" / "test_broken.py").write_text(
+        "import factory_no_such_module_xyz\n\n\ndef test_never():\n    pass\n"
+    )
     return run_pytest_junit(root, "--continue-on-collection-errors", "tests")
 
 
@@ -193,7 +208,8 @@ def test_teardown_error_after_a_passing_call_counts_as_error(tmp_path: Path) -> 
 def test_parse_junit_handcrafted_duplicate_keeps_the_worse_outcome() -> None:
     xml = (
         '<testsuites><testsuite name="pytest">'
-        '<testcase classname="tests.test_a" name="test_z" file="tests/test_a.py"><error message="x"/></testcase>'
+        '<testcase classname="tests.test_a" name="test_z" file="tests/test_a.py">'
+        '<error message="x"/></testcase>'
         '<testcase classname="tests.test_a" name="test_z" file="tests/test_a.py"/>'
         "</testsuite></testsuites>"
     )
@@ -211,8 +227,12 @@ def test_parse_junit_rejects_invalid_xml(text: str) -> None:
 
 def junit(*cases: tuple[str, str]) -> str:
     """A minimal xunit1 report: ``(name, outcome)`` pairs in ``tests/test_a.py``."""
-    body = {"passed": "", "failed": "<failure message='x'/>", "error": "<error message='x'/>",
-            "skipped": "<skipped message='x'/>"}
+    body = {
+        "passed": "",
+        "failed": "<failure message='x'/>",
+        "error": "<error message='x'/>",
+        "skipped": "<skipped message='x'/>",
+    }
     rows = "".join(
         f'<testcase classname="tests.test_a" name="{name}" file="tests/test_a.py">{body[outcome]}</testcase>'
         for name, outcome in cases
@@ -225,13 +245,17 @@ def test_exit_zero_and_all_pass_is_a_pass() -> None:
     assert grade.verdict == "pass"
     assert grade.exit_code == 0
     assert grade.infra_error == "" and grade.patch_error == ""
-    assert grade.tests == {"tests/test_a.py::test_a": Outcome.PASSED,
-                           "tests/test_a.py::test_b": Outcome.SKIPPED}
+    assert grade.tests == {
+        "tests/test_a.py::test_a": Outcome.PASSED,
+        "tests/test_a.py::test_b": Outcome.SKIPPED,
+    }
 
 
 def test_exit_zero_contradicted_by_junit_failure_is_a_fail() -> None:
-    grade = grade_run("PASSED tests/test_a.py::test_b\nFACTORY_EXIT_CODE=0\n",
-                      junit(("test_a", "passed"), ("test_b", "failed")))
+    grade = grade_run(
+        "PASSED tests/test_a.py::test_b\nFACTORY_EXIT_CODE=0\n",
+        junit(("test_a", "passed"), ("test_b", "failed")),
+    )
     assert grade.verdict == "fail"
     assert grade.exit_code == 0
     assert "tests/test_a.py::test_b" in grade.note

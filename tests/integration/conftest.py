@@ -1,0 +1,185 @@
+"""Shared fixtures for the integration tests: a real Docker engine, the CLI, one full pipeline run.
+
+These tests need a running Docker engine and the base image ``issue-factory/python:3.11``; without
+them every test FAILS (never skips) with a message saying what to do. The expensive work — mining the
+built-in example and building + validating all of it with two workers — happens once per session in
+``pipeline`` and is shared; env and instance images are content-hash tagged, so reruns reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from examples import tinyledger
+from factory.build import BuildReport, build_pending
+from factory.config import Settings
+from factory.errors import UserError
+from factory.export import export_jsonl
+from factory.mining.git_source import MineReport, mine_git
+from factory.store import Store
+
+BASE_IMAGE = "issue-factory/python:3.11"
+LABEL = "issue-factory"
+OWNER_LABEL = "issue-factory.owner"
+
+
+def _factory_command() -> list[str]:
+    script = Path(sys.executable).parent / "factory"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from factory.cli import main; main()"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def docker_client() -> docker.DockerClient:
+    """The real engine; no engine (or no base image) is a test failure with a clear message, not a skip."""
+    from factory.docker.runtime import connect
+
+    try:
+        client = connect()
+    except UserError as exc:
+        pytest.fail(
+            f"tests/integration need a running Docker engine: {exc.what}. Fix: {exc.fix}", pytrace=False
+        )
+    try:
+        client.images.get(BASE_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(
+            f"tests/integration need the base image {BASE_IMAGE}. Fix: run `factory images ensure` "
+            "(offline: `factory images bootstrap`) or `make base` first",
+            pytrace=False,
+        )
+    return client
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def cli_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FACTORY_DB", "FACTORY_HOME")}
+    env["COLUMNS"] = "250"  # rich wraps at 80 columns when not on a terminal; keep paths on one line
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def factory_cmd() -> list[str]:
+    return _factory_command()
+
+
+@pytest.fixture
+def run_factory(tmp_path: Path, factory_cmd: list[str]) -> Callable[..., CliResult]:
+    """``run_factory("status", "--json", env={...})``: the real CLI in a subprocess, cwd in tmp_path."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> CliResult:
+        done = subprocess.run(
+            [*factory_cmd, *args], cwd=tmp_path, env=cli_env(**(env or {})),
+            capture_output=True, text=True, timeout=timeout,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def leaked_containers(client: docker.DockerClient, owner: str | None = None) -> list[str]:
+    """Our containers that outlived their creator: owned by ``owner``, or (default) by a dead pid here."""
+    host = socket.gethostname()
+    found = []
+    for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        label = c.labels.get(OWNER_LABEL, "")
+        if owner is not None:
+            if label == owner:
+                found.append(f"{c.name} ({label}, {c.status})")
+            continue
+        owner_host, _, pid = label.partition(":")
+        if owner_host == host and pid.isdigit() and not pid_alive(int(pid)):
+            found.append(f"{c.name} ({label}, {c.status})")
+    return found
+
+
+@dataclass
+class PipelineRun:
+    root: Path
+    repo: Path
+    settings: Settings
+    store: Store
+    mined: MineReport
+    report: BuildReport
+    validations_before_build: int
+    export_path: Path
+    exported: int
+
+    def records(self) -> list[dict]:
+        return [json.loads(line) for line in self.export_path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[PipelineRun]:
+    """One uninterrupted run over the example: mine, build + validate with 2 workers, export."""
+    root = tmp_path_factory.mktemp("pipeline")
+    repo = tinyledger.create(root / "tinyledger")
+    settings = Settings(db_path=root / "factory.duckdb", home=root / "home")
+    store = Store(settings.db_path)
+    try:
+        mined = mine_git(str(repo), store, settings)
+        before = store.table_counts()["validations"]
+        report = build_pending(store, settings, workers=2)
+        export_path = root / "dataset.jsonl"
+        exported = export_jsonl(store, export_path)
+        yield PipelineRun(root, repo, settings, store, mined, report, before, export_path, exported)
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def leaks(docker_client: docker.DockerClient) -> Callable[..., list[str]]:
+    """``leaks()``: containers left by dead processes here; ``leaks(owner="host:pid")``: that owner's."""
+    return lambda owner=None: leaked_containers(docker_client, owner)
+
+
+@pytest.fixture
+def spawn_factory(tmp_path: Path, factory_cmd: list[str]) -> Iterator[Callable[..., subprocess.Popen]]:
+    """``spawn_factory(log_path, "build", ...)``: the CLI started in the background, output to a file."""
+    started: list[subprocess.Popen] = []
+
+    def spawn(log_path: Path, *args: str) -> subprocess.Popen:
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [*factory_cmd, *args], cwd=tmp_path, env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        return proc
+
+    yield spawn
+    for proc in started:  # only ever the processes this fixture started, by their own pid
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

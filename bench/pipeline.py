@@ -46,7 +46,9 @@ def run_once(root: Path, repo: Path, label: str) -> dict[str, float]:
         t2 = time.monotonic()
         export_jsonl(store, root / f"{label}.jsonl")
         t3 = time.monotonic()
-        attempts = sum(a.seconds for i in store.instance_ids() for a in store.attempts(i))
+        attempts = sum(
+            a.seconds for i in store.instance_ids() for a in store.attempts(i) if a.action != "validate fail2pass"
+        )
         validations = sum(v.seconds for i in store.instance_ids() for v in store.validations(i))
     return {
         "mine": t1 - t0,

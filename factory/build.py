@@ -23,7 +23,7 @@ from factory.config import Settings
 from factory.docker.runtime import EngineError, connect, reap_leaked_containers
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror
-from factory.models import Candidate, InfraError, Instance, Status
+from factory.models import Attempt, Candidate, InfraError, Instance, Status
 from factory.store import Store
 from factory.validation import validate
 
@@ -100,7 +100,13 @@ def _process(
 
     inst.status = Status.VALIDATING
     store.save_instance(inst)
+    started = time.monotonic()
     verdict = validate(client, candidate, outcome.image, outcome.eval_script, store, settings, log_dir)
+    store.add_attempt(Attempt(
+        instance_id=instance_id, role="test_analyst", action="validate fail2pass",
+        outcome=f"{verdict.status.value}({verdict.reason})" if verdict.reason else verdict.status.value,
+        detail=verdict.detail, log_path=str(log_dir), seconds=round(time.monotonic() - started, 3),
+    ))
     inst.status, inst.reason, inst.detail = verdict.status, str(verdict.reason), verdict.detail
     inst.fail_to_pass, inst.pass_to_pass = verdict.fail_to_pass, verdict.pass_to_pass
     inst.flaky_tests = verdict.flaky_tests

@@ -325,8 +325,10 @@ def create(root: Path) -> Path:
     money = money.replace('.replace("$", "")', '.replace("$", "").replace("£", "")')
 
     # 6. A feature whose tests depend on set order, which changes with every interpreter (flaky).
-    pairs = [("b", "a"), ("tax", "food"), ("zeta", "alpha"), ("q", "p"),
-             ("rent", "fuel"), ("y", "x"), ("work", "home"), ("n", "m")]
+    # Each test passes in about half of all interpreters, independently of the others, so two runs
+    # give identical per-test outcomes with probability 2**-12: the default reruns flag it.
+    pairs = [("b", "a"), ("tax", "food"), ("zeta", "alpha"), ("q", "p"), ("rent", "fuel"), ("y", "x"),
+             ("work", "home"), ("n", "m"), ("gift", "bank"), ("wine", "salt"), ("k", "j"), ("toys", "milk")]
     tests = "from tinyledger.tags import export_tags\n"
     for i, (first, second) in enumerate(pairs):
         tests += (

@@ -99,7 +99,8 @@ def open_mirror(source: str, mirrors_dir: Path, name: str | None = None) -> Mirr
             f"cannot fetch {source}: {fatal[-1] if fatal else 'git failed'}",
             "check the URL or path, your network and credentials",
         ) from exc
-    return Mirror(source=source, path=path, slug=slug)
+    # Local paths are kept absolute: a later `factory build` may run from another directory.
+    return Mirror(source=source_ref, path=path, slug=slug)
 
 
 def _sync_head(repo: git.Repo) -> None:

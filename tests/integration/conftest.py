@@ -45,15 +45,14 @@ def docker_client() -> docker.DockerClient:
     """The real engine; no engine (or no base image) is a test failure with a clear message, not a skip."""
     from factory.docker.runtime import connect
 
+    problem = ""
     try:
         client = connect()
     except UserError as exc:
-        pytest.fail(
-            f"tests/integration need a running Docker engine: {exc.what}. Fix: {exc.fix}", pytrace=False
-        )
-    try:
-        client.images.get(BASE_IMAGE)
-    except docker.errors.ImageNotFound:
+        problem = f"tests/integration need a running Docker engine: {exc.what}. Fix: {exc.fix}"
+    if problem:  # failed outside the except block, so the report is this one message, not a chain
+        pytest.fail(problem, pytrace=False)
+    if not client.images.list(name=BASE_IMAGE):
         pytest.fail(
             f"tests/integration need the base image {BASE_IMAGE}. Fix: run `factory images ensure` "
             "(offline: `factory images bootstrap`) or `make base` first",

@@ -21,7 +21,7 @@ FLAKY_SUBJECT = "Add tag export"
 
 def test_killed_build_resumes_to_the_same_dataset(pipeline, run_factory, spawn_factory, leaks, tmp_path):
     seed = int(os.environ.get("FACTORY_CRASH_SEED") or random.SystemRandom().randrange(2**32))
-    delay = random.Random(seed).uniform(4, 20)
+    delay = random.Random(seed).uniform(3, 12)
     print(f"crash-resume seed {seed}: kill -9 after {delay:.1f} s (replay with FACTORY_CRASH_SEED={seed})")
     where = f"[seed {seed}, kill after {delay:.1f} s]"
 

@@ -44,12 +44,11 @@ HomeOption = Annotated[
 
 
 def _settings(db: Path | None = None, home: Path | None = None, **extra: object) -> Settings:
-    settings = Settings(**extra)
     if db is not None:
-        settings.db_path = db
+        extra["db_path"] = db
     if home is not None:
-        settings.home = home
-    return settings
+        extra["home"] = home
+    return Settings(**extra)
 
 
 def _open_store(settings: Settings):

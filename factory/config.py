@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 #: Python versions the offline bootstrap can make, with the Debian release that ships each.
 DEBIAN_PYTHONS: dict[str, str] = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
@@ -50,6 +50,12 @@ class Settings(BaseModel):
     """Preferred Python when a project supports several (the one the host base image usually has)."""
     max_log_excerpt: int = 4000
     """Characters of a failing build/run log kept in the DB (the whole log stays on disk)."""
+
+    @field_validator("home", "db_path")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Absolute paths: git and Docker run in other working directories than ours."""
+        return Path(path).expanduser().absolute()
 
     @property
     def mirrors_dir(self) -> Path:

@@ -140,6 +140,7 @@ class Snapshot:
 
     def archive(self, dest: Path) -> Path:
         """Write the tree at this commit as a tar file (no .git, so no history at all)."""
+        dest = dest.absolute()  # git runs inside the mirror, not in our working directory
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.mirror.repo.git.archive("--format=tar", f"--output={dest}", self.sha)
         return dest
@@ -151,6 +152,7 @@ class Snapshot:
         """
         ref = f"refs/heads/factory-base-{self.sha[:12]}-{uuid.uuid4().hex[:8]}"
         repo = self.mirror.repo
+        dest = dest.absolute()
         dest.parent.mkdir(parents=True, exist_ok=True)
         repo.git.update_ref(ref, self.sha)
         try:

@@ -169,4 +169,6 @@ class Instance(BaseModel):
     flaky_tests: list[str] = Field(default_factory=list)
     detail: str = ""
     """Human explanation of the verdict (kept short)."""
+    builder: str = ""
+    """Who produced the environment: ``memory`` | ``heuristic`` | ``llm:<model>``."""
     updated_at: datetime | None = None

@@ -128,7 +128,61 @@ def m001_initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [m001_initial]
+def m002_llm_ledger_and_environment_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """LLM call ledger (also the record/replay log), the environment memory pool, and which builder
+    produced each instance's environment."""
+    con.execute("CREATE SEQUENCE llm_calls_id")
+    con.execute(
+        """
+        CREATE TABLE llm_calls (
+            id BIGINT PRIMARY KEY DEFAULT nextval('llm_calls_id'),
+            instance_id VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,
+            request_sha VARCHAR NOT NULL,     -- sha256 of (model, messages, params): the replay key
+            request VARCHAR NOT NULL,         -- JSON: messages and params (never the API key)
+            response VARCHAR NOT NULL,        -- JSON: the assistant text and usage, '' on error
+            status VARCHAR NOT NULL,          -- ok | error | replayed
+            error VARCHAR NOT NULL,
+            tokens_in BIGINT NOT NULL,
+            tokens_out BIGINT NOT NULL,
+            tokens_cached BIGINT NOT NULL,
+            usd DOUBLE NOT NULL,
+            seconds DOUBLE NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("CREATE INDEX llm_calls_request ON llm_calls(request_sha)")
+    con.execute(
+        """
+        CREATE TABLE env_memory (
+            recipe_id VARCHAR PRIMARY KEY,    -- sha256 of the recipe JSON
+            repo VARCHAR NOT NULL,
+            language VARCHAR NOT NULL,
+            fingerprint VARCHAR NOT NULL,     -- dependency fingerprint of the env that proved it
+            image_tag VARCHAR NOT NULL,       -- env image built from it (may be gone)
+            recipe VARCHAR NOT NULL,          -- JSON of agents.builder.recipe.Recipe
+            dockerfile VARCHAR NOT NULL,      -- the env Dockerfile it rendered to
+            dependencies VARCHAR NOT NULL,    -- JSON list of normalized package names
+            commit_date TIMESTAMPTZ NOT NULL, -- base commit date of the first proof
+            version VARCHAR NOT NULL,
+            provenance VARCHAR NOT NULL,      -- JSON list of instance ids that proved it
+            successes INTEGER NOT NULL,
+            failures INTEGER NOT NULL,
+            builder VARCHAR NOT NULL,         -- heuristic | llm:<model> | memory
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("ALTER TABLE instances ADD COLUMN builder VARCHAR DEFAULT ''")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    m001_initial,
+    m002_llm_ledger_and_environment_memory,
+]
 
 # --------------------------------------------------------------------------------------------------
 
@@ -255,7 +309,9 @@ class Store:
                     ],
                 )
                 con.execute(
-                    "INSERT INTO instances VALUES (?, ?, '', '', '', '', '[]', '[]', '[]', '', ?)",
+                    "INSERT INTO instances (instance_id, status, reason, fingerprint, image, eval_script,"
+                    " fail_to_pass, pass_to_pass, flaky_tests, detail, updated_at, builder)"
+                    " VALUES (?, ?, '', '', '', '', '[]', '[]', '[]', '', ?, '')",
                     [c.instance_id, Status.MINED.value, _now()],
                 )
                 added.append(c.instance_id)
@@ -315,12 +371,12 @@ class Store:
         with self._tx() as con:
             con.execute(
                 """UPDATE instances SET status=?, reason=?, fingerprint=?, image=?, eval_script=?,
-                   fail_to_pass=?, pass_to_pass=?, flaky_tests=?, detail=?, updated_at=?
+                   fail_to_pass=?, pass_to_pass=?, flaky_tests=?, detail=?, builder=?, updated_at=?
                    WHERE instance_id=?""",
                 [
                     inst.status.value, inst.reason, inst.fingerprint, inst.image, inst.eval_script,
                     json.dumps(inst.fail_to_pass), json.dumps(inst.pass_to_pass),
-                    json.dumps(inst.flaky_tests), inst.detail, _now(), inst.instance_id,
+                    json.dumps(inst.flaky_tests), inst.detail, inst.builder, _now(), inst.instance_id,
                 ],
             )
 
@@ -331,7 +387,7 @@ class Store:
                 con.execute("DELETE FROM validations WHERE instance_id = ?", [iid])
                 con.execute(
                     """UPDATE instances SET status=?, reason='', image='', eval_script='', fail_to_pass='[]',
-                       pass_to_pass='[]', flaky_tests='[]', detail='', updated_at=? WHERE instance_id=?""",
+                       pass_to_pass='[]', flaky_tests='[]', detail='', builder='', updated_at=? WHERE instance_id=?""",
                     [Status.MINED.value, _now(), iid],
                 )
 

@@ -13,6 +13,8 @@ import pytest
 from factory import store as store_module
 from factory.errors import UserError
 from factory.models import Candidate, Instance, Status, Validation
+
+RELEASED = [m.__name__ for m in store_module.MIGRATIONS]
 from factory.store import Store
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -59,7 +61,7 @@ def _migration_rows(db: Path) -> list[tuple]:
 
 def test_migrations_recorded_once(db: Path) -> None:
     with Store(db) as s:
-        assert s.migrations() == ["m001_initial"]
+        assert s.migrations() == RELEASED
         assert s.table_counts() == {
             "candidates": 0,
             "instances": 0,
@@ -68,9 +70,9 @@ def test_migrations_recorded_once(db: Path) -> None:
             "validations": 0,
         }
     first = _migration_rows(db)
-    assert [r[0] for r in first] == ["m001_initial"]
+    assert [r[0] for r in first] == RELEASED
     with Store(db) as s:  # reopening applies nothing again (m001 would fail: its tables exist)
-        assert s.migrations() == ["m001_initial"]
+        assert s.migrations() == RELEASED
     assert _migration_rows(db) == first
 
 
@@ -79,14 +81,14 @@ def test_new_migration_applied_once_on_reopen(db: Path, monkeypatch: pytest.Monk
         s.add_candidates([cand(1)])
     calls: list[int] = []
 
-    def m002_notes(con: duckdb.DuckDBPyConnection) -> None:
+    def m999_notes(con: duckdb.DuckDBPyConnection) -> None:
         calls.append(1)
         con.execute("CREATE TABLE notes (instance_id VARCHAR, note VARCHAR)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, m002_notes])
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, m999_notes])
     for _ in range(2):
         with Store(db) as s:
-            assert s.migrations() == ["m001_initial", "m002_notes"]
+            assert s.migrations() == [*RELEASED, "m999_notes"]
             assert s.instance_ids() == {"acme__lib-1"}  # data survived the migration
     assert calls == [1]
 
@@ -103,7 +105,7 @@ def test_failing_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyPa
         Store(db)
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
     with Store(db) as s:
-        assert s.migrations() == ["m001_initial"]
+        assert s.migrations() == RELEASED
         tables = {r["name"] for r in s._rows("SELECT table_name AS name FROM information_schema.tables")}
     assert "half_done" not in tables
 
@@ -314,4 +316,4 @@ def test_db_locked_by_another_process(db: Path) -> None:
         holder.kill()
         holder.wait(timeout=10)
     with Store(db) as s:  # free again once the holder is gone
-        assert s.migrations() == ["m001_initial"]
+        assert s.migrations() == RELEASED

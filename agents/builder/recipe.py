@@ -1,0 +1,80 @@
+"""An environment recipe: the slots a builder fills, from which templates render Dockerfile and eval script.
+
+Every builder — heuristic rules, the memory pool, an LLM — produces one of these rather than free-form
+files, so the invariants live in the templates and cannot be talked away: images start from our base,
+source comes from the build context, the eval script applies the test patch itself, writes JUnit and
+prints its own ``FACTORY_EXIT_CODE``. The same recipe re-renders for another commit of the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from pydantic import BaseModel, Field, field_validator
+
+from factory.config import DEBIAN_PYTHONS
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")
+
+
+class Recipe(BaseModel):
+    python_version: str
+    """One of the versions the base images provide (3.9, 3.11, 3.13)."""
+    system_packages: list[str] = Field(default_factory=list)
+    """Debian packages installed with apt in the env image (e.g. ``libxml2-dev``)."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables set in the env image (build and test time)."""
+    install_commands: list[str]
+    """Shell commands run from the source root in the env image, in order."""
+    installable: bool = True
+    """Whether the repository itself is pip-installed (editable) in the instance image."""
+    test_command: str = ""
+    """Test command; ``{targets}`` and ``{junit}`` are filled in. Empty: pytest over the target tests."""
+    pre_test_commands: list[str] = Field(default_factory=list)
+    """Commands run in /testbed after the test patch is applied and before the tests."""
+    test_env: dict[str, str] = Field(default_factory=dict)
+    """Environment variables exported for the test command only."""
+
+    @field_validator("python_version")
+    @classmethod
+    def _known_python(cls, value: str) -> str:
+        if value not in DEBIAN_PYTHONS:
+            raise ValueError(f"python_version must be one of {', '.join(DEBIAN_PYTHONS)}, not {value!r}")
+        return value
+
+    @field_validator("env", "test_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not _ENV_NAME.match(k)]
+        if bad:
+            raise ValueError(f"invalid environment variable name(s): {', '.join(bad)}")
+        return value
+
+    @field_validator("system_packages")
+    @classmethod
+    def _apt_names(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not _APT_NAME.match(p)]
+        if bad:
+            raise ValueError(f"invalid Debian package name(s): {', '.join(bad)}")
+        return value
+
+    def env_part(self) -> dict:
+        """What decides the env image (the rest only changes the eval script)."""
+        return {
+            "python": self.python_version,
+            "apt": self.system_packages,
+            "env": self.env,
+            "install": self.install_commands,
+        }
+
+    def recipe_id(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+def fingerprint(recipe: Recipe, dependency_files: dict[str, str]) -> str:
+    """Candidates with equal fingerprints share one env image."""
+    payload = {**recipe.env_part(), "files": dependency_files}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

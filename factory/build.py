@@ -12,20 +12,18 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
-
-import docker
 
 from agents.builder import loop
+from agents.builder.loop import BuildContext
 from factory.config import Settings
 from factory.docker.runtime import EngineError, connect, reap_leaked_containers
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror
-from factory.models import Attempt, Candidate, InfraError, Instance, Status
+from factory.models import Candidate, InfraError, Instance, Status
 from factory.store import Store
-from factory.validation import validate
+from memory_pool.environment import EnvironmentPool
 
 
 @dataclass
@@ -53,18 +51,11 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
 
 
-def process(
-    instance_id: str,
-    client: docker.DockerClient,
-    store: Store,
-    settings: Settings,
-    mirrors: _Mirrors,
-    run_dir: Path,
-    rebuild_failed: bool = False,
-) -> Instance:
+def process(instance_id: str, ctx: BuildContext, mirrors: _Mirrors) -> Instance:
     """Build and validate one candidate; an engine failure ends it as ``error(docker)``, retried later."""
+    store = ctx.store
     try:
-        return _process(instance_id, client, store, settings, mirrors, run_dir, rebuild_failed)
+        return _process(instance_id, replace(ctx, log_dir=ctx.log_dir / instance_id), mirrors)
     except EngineError as exc:
         inst = store.instance(instance_id)
         inst.status, inst.reason, inst.detail = Status.ERROR, InfraError.DOCKER.value, str(exc)[:2000]
@@ -74,43 +65,30 @@ def process(
 
 def _process(
     instance_id: str,
-    client: docker.DockerClient,
-    store: Store,
-    settings: Settings,
+    ctx: BuildContext,
     mirrors: _Mirrors,
-    run_dir: Path,
-    rebuild_failed: bool = False,
 ) -> Instance:
-    """Build and validate one candidate; return its final instance record (already stored)."""
-    candidate = store.candidate(instance_id)
-    inst = store.instance(instance_id)
-    log_dir = run_dir / instance_id
-    log_dir.mkdir(parents=True, exist_ok=True)
+    candidate = ctx.store.candidate(instance_id)
+    inst = ctx.store.instance(instance_id)
+    ctx.log_dir.mkdir(parents=True, exist_ok=True)
 
     inst.status, inst.reason, inst.detail = Status.BUILDING, "", ""
-    store.save_instance(inst)
-    outcome = loop.build(client, candidate, mirrors.get(candidate), store, settings, log_dir, rebuild_failed)
-    inst.fingerprint = outcome.fingerprint
-    if not outcome.ok:
-        inst.status, inst.reason, inst.detail = Status.BUILD_FAILED, "env_build", outcome.detail
-        store.save_instance(inst)
-        return inst
-    inst.status, inst.image, inst.eval_script = Status.BUILT, outcome.image, outcome.eval_script
-    store.save_instance(inst)
+    ctx.store.save_instance(inst)
 
-    inst.status = Status.VALIDATING
-    store.save_instance(inst)
-    started = time.monotonic()
-    verdict = validate(client, candidate, outcome.image, outcome.eval_script, store, settings, log_dir)
-    store.add_attempt(Attempt(
-        instance_id=instance_id, role="test_analyst", action="validate fail2pass",
-        outcome=f"{verdict.status.value}({verdict.reason})" if verdict.reason else verdict.status.value,
-        detail=verdict.detail, log_path=str(log_dir), seconds=round(time.monotonic() - started, 3),
-    ))
-    inst.status, inst.reason, inst.detail = verdict.status, str(verdict.reason), verdict.detail
-    inst.fail_to_pass, inst.pass_to_pass = verdict.fail_to_pass, verdict.pass_to_pass
-    inst.flaky_tests = verdict.flaky_tests
-    store.save_instance(inst)
+    def validating() -> None:
+        if inst.status is not Status.VALIDATING:
+            inst.status = Status.VALIDATING
+            ctx.store.save_instance(inst)
+
+    trial = loop.build_and_validate(ctx, candidate, mirrors.get(candidate), on_validating=validating)
+    inst.fingerprint, inst.builder = trial.fingerprint, trial.source
+    inst.image, inst.eval_script = trial.image, trial.eval_script if trial.image else ""
+    inst.status, inst.reason, inst.detail = trial.status, trial.reason, trial.detail
+    verdict = trial.verdict
+    inst.fail_to_pass = verdict.fail_to_pass if verdict else []
+    inst.pass_to_pass = verdict.pass_to_pass if verdict else []
+    inst.flaky_tests = verdict.flaky_tests if verdict else []
+    ctx.store.save_instance(inst)
     return inst
 
 
@@ -122,6 +100,7 @@ def build_pending(
     rebuild: bool = False,
     on_done: Callable[[Instance], None] | None = None,
     on_plan: Callable[[list[str]], None] | None = None,
+    llm: object | None = None,
 ) -> BuildReport:
     """Build + validate every pending candidate (or those in ``only``); ``rebuild`` redoes finished ones."""
     started = time.monotonic()
@@ -143,10 +122,13 @@ def build_pending(
     client = connect()
     report.reaped_containers = reap_leaked_containers(client)
     mirrors = _Mirrors(settings)
-    run_dir = settings.runs_dir / new_run_id()
+    ctx = BuildContext(
+        client=client, store=store, settings=settings, log_dir=settings.runs_dir / new_run_id(),
+        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, rebuild_failed=rebuild,
+    )
 
     def one(iid: str) -> Instance:
-        return process(iid, client, store, settings, mirrors, run_dir, rebuild_failed=rebuild)
+        return process(iid, ctx, mirrors)
 
     if workers <= 1:
         for iid in pending:

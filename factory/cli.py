@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from factory.cli_memory import memory_app
 from factory.config import Settings
 from factory.errors import UserError
 
@@ -32,6 +33,7 @@ images_app = typer.Typer(
     help="Base images (OS + Python toolchain), with or without a registry.", no_args_is_help=True
 )
 app.add_typer(images_app, name="images")
+app.add_typer(memory_app, name="memory")
 console = Console(stderr=True)
 out = Console()
 if not out.is_terminal:  # logs and pipes: wide enough that tables do not fold every cell

@@ -48,6 +48,15 @@ class Settings(BaseModel):
     )
     default_python: str = "3.11"
     """Preferred Python when a project supports several (the one the host base image usually has)."""
+    exclude_newer: bool = Field(
+        default_factory=lambda: os.environ.get("FACTORY_EXCLUDE_NEWER", "1").lower() not in ("0", "false", "no")
+    )
+    """Resolve dependencies as of the base commit's month (uv ``--exclude-newer``), so old commits get
+    the packages they were tested with (``--no-exclude-newer`` / ``FACTORY_EXCLUDE_NEWER=0`` to disable)."""
+    use_memory: bool = True
+    """Try proven recipes from the environment memory pool first (``--no-memory`` to disable)."""
+    llm_rounds: int = 3
+    """LLM rounds per candidate after memory and heuristics failed (when a model is configured)."""
     max_log_excerpt: int = 4000
     """Characters of a failing build/run log kept in the DB (the whole log stays on disk)."""
 

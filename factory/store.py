@@ -471,6 +471,140 @@ class Store:
         names = ["candidates", "instances", "environments", "attempts", "validations"]
         return {n: self._rows(f"SELECT count(*) AS n FROM {n}")[0]["n"] for n in names}
 
+    # ---- LLM ledger (agents/llm.py): one row per chat call, also the record/replay log -------------
+
+    def add_llm_call(
+        self, *, instance_id: str, role: str, model: str, request_sha: str, request: str, response: str,
+        status: str, error: str, tokens_in: int, tokens_out: int, tokens_cached: int, usd: float, seconds: float,
+    ) -> int:
+        """Record one LLM call (``status`` ok | error | replayed) and commit; return its id.
+        ``request`` / ``response`` are JSON text; the caller keeps API keys out of every field."""
+        with self._tx() as con:
+            row = con.execute(
+                "INSERT INTO llm_calls (instance_id, role, model, request_sha, request, response, status, error,"
+                " tokens_in, tokens_out, tokens_cached, usd, seconds, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                [instance_id, role, model, request_sha, request, response, status, error,
+                 tokens_in, tokens_out, tokens_cached, usd, seconds, _now()],
+            ).fetchone()
+        return int(row[0])
+
+    def recorded_responses(self, request_sha: str) -> list[dict]:
+        """Successful (``ok``) calls with this request sha, oldest first: id, instance_id, request, response,
+        tokens_in, tokens_out, tokens_cached, usd — what a replay answers from."""
+        return self._rows(
+            "SELECT id, instance_id, request, response, tokens_in, tokens_out, tokens_cached, usd FROM llm_calls"
+            " WHERE request_sha = ? AND status = 'ok' ORDER BY id",
+            [request_sha],
+        )
+
+    def llm_models(self) -> list[str]:
+        """Models with successful calls in the ledger, most recently used first."""
+        rows = self._rows(
+            "SELECT model, max(id) AS last FROM llm_calls WHERE status = 'ok' GROUP BY model ORDER BY last DESC"
+        )
+        return [r["model"] for r in rows]
+
+    def llm_calls(self, instance_id: str | None = None) -> list[dict]:
+        """Ledger rows (all columns), oldest first; only ``instance_id``'s when given."""
+        sql, params = "SELECT * FROM llm_calls", []
+        if instance_id is not None:
+            sql, params = sql + " WHERE instance_id = ?", [instance_id]
+        return self._rows(sql + " ORDER BY id", params)
+
+    def llm_totals(self, instance_id: str | None = None) -> dict:
+        """Spend of live calls (ok and error; replayed ones cost nothing and are counted apart):
+        ``{"calls", "errors", "replayed", "tokens_in", "tokens_out", "tokens_cached", "usd", "seconds"}``."""
+        sql = (
+            "SELECT count(*) FILTER (WHERE status <> 'replayed') AS calls,"
+            " count(*) FILTER (WHERE status = 'error') AS errors,"
+            " count(*) FILTER (WHERE status = 'replayed') AS replayed,"
+            " coalesce(sum(tokens_in) FILTER (WHERE status <> 'replayed'), 0) AS tokens_in,"
+            " coalesce(sum(tokens_out) FILTER (WHERE status <> 'replayed'), 0) AS tokens_out,"
+            " coalesce(sum(tokens_cached) FILTER (WHERE status <> 'replayed'), 0) AS tokens_cached,"
+            " coalesce(sum(usd) FILTER (WHERE status <> 'replayed'), 0) AS usd,"
+            " coalesce(sum(seconds) FILTER (WHERE status <> 'replayed'), 0) AS seconds"
+            " FROM llm_calls"
+        )
+        params: list[object] = []
+        if instance_id is not None:
+            sql, params = sql + " WHERE instance_id = ?", [instance_id]
+        row = self._rows(sql, params)[0]
+        return {k: (float(v) if k in ("usd", "seconds") else int(v)) for k, v in row.items()}
+
+    # ---- environment memory ---------------------------------------------------------------------
+    # Rows of ``env_memory`` as plain dicts; the JSON columns (recipe, dependencies, provenance) are
+    # decoded on read and encoded on write. The rules (what merges how) live in memory_pool.environment.
+
+    _ENV_MEMORY_JSON = ("recipe", "dependencies", "provenance")
+    _ENV_MEMORY_COLUMNS = (
+        "recipe_id", "repo", "language", "fingerprint", "image_tag", "recipe", "dockerfile", "dependencies",
+        "commit_date", "version", "provenance", "successes", "failures", "builder", "created_at", "updated_at",
+    )
+
+    def _env_memory_decode(self, row: dict) -> dict:
+        row = dict(row)
+        for key in self._ENV_MEMORY_JSON:
+            row[key] = json.loads(row[key])
+        return row
+
+    def _env_memory_write(self, con: duckdb.DuckDBPyConnection, row: dict) -> None:
+        values = [
+            json.dumps(row[c], sort_keys=True) if c in self._ENV_MEMORY_JSON else row[c]
+            for c in self._ENV_MEMORY_COLUMNS
+        ]
+        con.execute(
+            f"INSERT OR REPLACE INTO env_memory ({','.join(self._ENV_MEMORY_COLUMNS)})"
+            f" VALUES ({','.join('?' * len(self._ENV_MEMORY_COLUMNS))})",
+            values,
+        )
+
+    def env_memory(self, recipe_id: str) -> dict | None:
+        """The stored row for ``recipe_id`` (JSON columns decoded), or None."""
+        rows = self._rows("SELECT * FROM env_memory WHERE recipe_id = ?", [recipe_id])
+        return self._env_memory_decode(rows[0]) if rows else None
+
+    def env_memory_rows(
+        self, *, repo: str | None = None, language: str | None = None, fingerprint: str | None = None
+    ) -> list[dict]:
+        """Rows matching every filter given, ordered by repo, commit date and id."""
+        where, params = [], []
+        for column, value in (("repo", repo), ("language", language), ("fingerprint", fingerprint)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM env_memory" + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._env_memory_decode(r) for r in self._rows(sql + " ORDER BY repo, commit_date, recipe_id", params)]
+
+    def env_memory_ids(self, prefix: str) -> list[str]:
+        """Ids starting with ``prefix`` (a literal prefix, not a pattern), sorted."""
+        rows = self._rows("SELECT recipe_id FROM env_memory WHERE starts_with(recipe_id, ?) ORDER BY 1", [prefix])
+        return [r["recipe_id"] for r in rows]
+
+    def merge_env_memory(self, rows: Iterable[dict], merge: Callable[[dict | None, dict], dict]) -> list[bool]:
+        """Upsert rows in one transaction: for each incoming row, ``merge(stored row or None, incoming)``
+        returns the row to write (the read and the write happen under the store lock, so concurrent
+        merges never lose an update). Returns, per incoming row, whether its id was new."""
+        new: list[bool] = []
+        with self._tx() as con:
+            for incoming in rows:
+                cur = con.execute("SELECT * FROM env_memory WHERE recipe_id = ?", [incoming["recipe_id"]])
+                names = [d[0] for d in cur.description]
+                found = cur.fetchone()
+                stored = self._env_memory_decode(dict(zip(names, found, strict=True))) if found else None
+                self._env_memory_write(con, merge(stored, incoming))
+                new.append(stored is None)
+        return new
+
+    def add_env_memory_failure(self, recipe_id: str) -> bool:
+        """``failures += 1`` for ``recipe_id``; False when no such row exists."""
+        with self._tx() as con:
+            found = con.execute(
+                "UPDATE env_memory SET failures = failures + 1, updated_at = ? WHERE recipe_id = ? RETURNING 1",
+                [_now(), recipe_id],
+            ).fetchall()
+        return bool(found)
+
 
 def _candidate(row: dict) -> Candidate:
     row = dict(row)

@@ -1,7 +1,8 @@
-"""Environment manager role, heuristic implementation: write the env and instance Dockerfiles.
+"""Environment manager role: turn a recipe into the env and instance Dockerfiles.
 
-Both come from templates in ``docker_templates/``. Image tags are content hashes of what builds them,
-so an unchanged recipe is reused as is and a changed one gets a new image.
+Whoever filled the recipe (rules, memory, an LLM), the Dockerfiles come from the templates in
+``docker_templates/``: they start from our base image and take source from the build context only.
+Image tags are content hashes of what builds them, so an unchanged recipe is reused as is.
 """
 
 from __future__ import annotations
@@ -9,15 +10,18 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
-from agents.builder.explorer import SetupFacts
+from agents.builder.recipe import Recipe
 from factory.docker.base_images import base_tag
 from factory.models import Candidate
 from factory.templates import render
 
+_PIP_INSTALL = re.compile(r"^(?:python3? -m )?pip3? install\b")
+
 
 @dataclass
-class EnvRecipe:
+class EnvPlan:
     fingerprint: str
     base_image: str
     dockerfile: str
@@ -25,52 +29,63 @@ class EnvRecipe:
 
 
 @dataclass
-class InstanceRecipe:
+class InstancePlan:
     dockerfile: str
     image_tag: str
 
 
-def _sep(run: re.Match[str]) -> str:
-    """Docker allows ``.``, ``_``, ``__`` or dashes between alphanumerics; any other run becomes ``-``."""
-    return run.group() if re.fullmatch(r"[._]|__|-+", run.group()) else "-"
-
-
 def _image_name(kind: str, repo: str) -> str:
-    parts = [re.sub(r"[^a-z0-9._-]+", "-", p) for p in repo.lower().split("/")]
-    parts = [re.sub(r"[._-]+", _sep, p).strip("._-") for p in parts]
-    slug = "__".join(p for p in parts if p) or "repo"
-    return f"issue-factory/{kind}.{slug}"
+    """``issue-factory/<kind>.<owner>__<name>``, each part cleaned to what Docker accepts."""
+    parts = [re.sub(r"[^a-z0-9._-]+", "-", part.lower()).strip("-._") or "x" for part in repo.split("/")]
+    return f"issue-factory/{kind}.{'__'.join(parts)}"
 
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def write_env_recipe(candidate: Candidate, facts: SetupFacts) -> EnvRecipe:
-    fingerprint = facts.fingerprint()
-    base = base_tag(facts.python_version)
+def exclude_newer_date(commit_date: datetime) -> str:
+    """Cut-off for dependency resolution: the first day of the base commit's month (never in its future,
+    and the same for a month of commits, so they can still share env images)."""
+    return commit_date.strftime("%Y-%m-01T00:00:00Z")
+
+
+def under_drift_control(command: str) -> str:
+    """``pip install …`` run by ``uv pip install …`` so that UV_EXCLUDE_NEWER applies to it."""
+    return _PIP_INSTALL.sub("uv pip install", command.strip(), count=1)
+
+
+def plan_env(
+    candidate: Candidate, recipe: Recipe, fingerprint: str, exclude_newer: datetime | None = None
+) -> EnvPlan:
+    base = base_tag(recipe.python_version)
+    cutoff = exclude_newer_date(exclude_newer) if exclude_newer else ""
+    commands = [under_drift_control(c) for c in recipe.install_commands] if cutoff else recipe.install_commands
     dockerfile = render(
         "env.Dockerfile.j2",
         repo=candidate.repo,
-        python_version=facts.python_version,
+        python_version=recipe.python_version,
         source_commit=candidate.base_commit,
         fingerprint=fingerprint,
         base_image=base,
-        install_commands=facts.install_commands,
+        system_packages=recipe.system_packages,
+        env=recipe.env,
+        exclude_newer=cutoff,
+        install_commands=commands,
     )
     # The tag hashes the recipe minus its comment lines (which name the commit that happened to build it).
-    recipe = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
-    tag = f"{_image_name('env', candidate.repo)}:{_digest(fingerprint, recipe)[:20]}"
-    return EnvRecipe(fingerprint, base, dockerfile, tag)
+    body = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
+    tag = f"{_image_name('env', candidate.repo)}:{_digest(fingerprint, body)[:20]}"
+    return EnvPlan(fingerprint, base, dockerfile, tag)
 
 
-def write_instance_recipe(candidate: Candidate, facts: SetupFacts, env_image: str) -> InstanceRecipe:
+def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> InstancePlan:
     dockerfile = render(
         "instance.Dockerfile.j2",
         repo=candidate.repo,
         base_commit=candidate.base_commit,
         env_image=env_image,
-        installable=facts.installable,
+        installable=recipe.installable,
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
-    return InstanceRecipe(dockerfile, tag)
+    return InstancePlan(dockerfile, tag)

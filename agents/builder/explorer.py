@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import contextlib
 import hashlib
-import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from agents.builder.recipe import Recipe, fingerprint
 from factory.config import DEBIAN_PYTHONS
 from factory.mining.mirror import Snapshot
 
@@ -51,15 +51,21 @@ class SetupFacts:
     dependency_files: dict[str, str] = field(default_factory=dict)
     """Path -> sha256 of every file that decides the installed dependencies."""
     notes: list[str] = field(default_factory=list)
+    requirements: list[str] = field(default_factory=list)
+    """Requirement strings the project declares (runtime, extras, requirements files): what the memory
+    pool compares between repositories."""
+
+    def recipe(self) -> Recipe:
+        """The heuristic recipe these facts imply."""
+        return Recipe(
+            python_version=self.python_version,
+            install_commands=self.install_commands,
+            installable=self.installable,
+        )
 
     def fingerprint(self) -> str:
-        """Candidates with equal fingerprints can share one env image."""
-        payload = {
-            "python": self.python_version,
-            "install": self.install_commands,
-            "files": self.dependency_files,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        """Fingerprint of the heuristic recipe on this commit's dependency files."""
+        return fingerprint(self.recipe(), self.dependency_files)
 
 
 def _minor(v: str) -> int:
@@ -201,4 +207,15 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
         for p in files
         if DEPENDENCY_FILES.match(p) and "/" not in p.strip("/").removeprefix("requirements/")
     }
-    return SetupFacts(python_version, python_reason, commands, installable, dependency_files, notes)
+    requirements = list(pyproject.get("project", {}).get("dependencies", []))
+    for extra in pyproject.get("project", {}).get("optional-dependencies", {}).values():
+        requirements.extend(extra)
+    requirements.extend(cfg.get("options", "install_requires", fallback="").splitlines())
+    for path in files:
+        if re.search(r"requirements.*\.(txt|in)$", path, re.I):
+            requirements.extend((snapshot.read(path) or "").splitlines())
+    requirements.extend(tox)
+    return SetupFacts(
+        python_version, python_reason, commands, installable, dependency_files, notes,
+        [r.strip() for r in requirements if r.strip()],
+    )

@@ -1,81 +1,231 @@
-"""The SWE-Builder loop: explorer → environment manager → test manager → test analyst.
+"""The SWE-Builder loop: which recipe to try, in which order, and when to stop.
 
-This is the heuristic (no LLM) builder: one deterministic round, every role's action recorded as an
-Attempt so a failure can be traced to the role that must change. Success is decided by execution
-(the images build; validation then runs the eval script), never by a role's say-so.
+Order per candidate: proven recipes from the environment memory pool (same dependency fingerprint, then
+the same repository nearest in commit date) → the heuristic recipe → LLM rounds (when a model is
+configured). Each try renders the recipe (environment manager, test manager), builds the images and
+runs fail-to-pass validation (test analyst). The loop stops on execution evidence only: a valid
+instance, or a verdict that belongs to the candidate itself (pass2pass, flaky, …) rather than to its
+environment. An identical Dockerfile + eval script is never run twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
 
 from agents.builder import environment_manager, explorer, test_analyst, test_manager
+from agents.builder.recipe import Recipe, fingerprint
+from factory.classify import Verdict
 from factory.config import Settings
 from factory.mining.mirror import Mirror, Snapshot
-from factory.models import Attempt, Candidate
+from factory.models import Attempt, Candidate, Rejection, Status, TestOutcome
 from factory.store import Store
+from factory.validation import validate
 
 
 @dataclass
-class BuildOutcome:
-    ok: bool
+class BuildContext:
+    """Everything one candidate's build needs besides the candidate itself."""
+
+    client: docker.DockerClient
+    store: Store
+    settings: Settings
+    log_dir: Path
+    pool: object | None = None
+    """memory_pool.environment.EnvironmentPool, or None with ``--no-memory``."""
+    llm: object | None = None
+    """agents.llm.LLMClient, or None when no model is configured (the offline default)."""
+    budget: object | None = None
+    """agents.llm.Budget per instance (calls, $, wall time); None: its defaults."""
+    rebuild_failed: bool = False
+
+
+@dataclass
+class Trial:
+    """One recipe tried end to end."""
+
+    source: str
+    """``memory`` | ``heuristic`` | ``llm:<model>``."""
+    recipe: Recipe
+    status: Status
+    reason: str = ""
+    detail: str = ""
     fingerprint: str = ""
     image: str = ""
     eval_script: str = ""
-    detail: str = ""
-    """Why the build failed (e.g. pip's error lines); empty on success."""
+    verdict: Verdict | None = None
+    dockerfile: str = ""
+    after_tests: dict[str, str] = field(default_factory=dict)
+    recipe_id: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.status is Status.VALID
+
+    def blames_environment(self) -> bool:
+        """True when another recipe might do better: the failure says more about the environment than
+        about the candidate (build failed, nothing ran, only import/collection errors, …)."""
+        if self.status is Status.BUILD_FAILED:
+            return True
+        if self.status is Status.ERROR:
+            return self.reason == "marker_missing"
+        if self.status is Status.REJECTED and self.reason in (Rejection.ERROR2PASS, Rejection.NO_TESTS_RAN):
+            return True
+        if self.status is Status.REJECTED and self.reason == Rejection.FAIL2FAIL:
+            outcomes = set(self.after_tests.values())
+            return not outcomes or outcomes <= {TestOutcome.ERROR.value, TestOutcome.SKIPPED.value}
+        return False
 
 
-def build(
-    client: docker.DockerClient,
-    candidate: Candidate,
-    mirror: Mirror,
-    store: Store,
-    settings: Settings,
-    log_dir: Path,
-    rebuild_failed: bool = False,
-) -> BuildOutcome:
-    """Build the environment of one candidate; every role's action is stored as an Attempt."""
-    snapshot = Snapshot(mirror, candidate.base_commit)
+class Builder:
+    """Builds and validates one candidate; every role's action is stored as an Attempt."""
 
-    def record(role: str, action: str, outcome: str, started: float, detail: str = "", log: str = "") -> None:
-        store.add_attempt(Attempt(
-            instance_id=candidate.instance_id, role=role, action=action, outcome=outcome, detail=detail,
-            log_path=log, seconds=round(time.monotonic() - started, 3),
+    def __init__(self, ctx: BuildContext, candidate: Candidate, mirror: Mirror,
+                 on_validating: Callable[[], None] | None = None):
+        self.ctx = ctx
+        self.candidate = candidate
+        self.snapshot = Snapshot(mirror, candidate.base_commit)
+        self.facts = explorer.explore(self.snapshot, ctx.settings.default_python)
+        self.tried: set[str] = set()
+        self.on_validating = on_validating
+        self._record("explorer", "read setup files", "ok", time.monotonic(),
+                     f"python {self.facts.python_version} ({self.facts.python_reason}); "
+                     + "; ".join(self.facts.install_commands))
+
+    # ---- bookkeeping ------------------------------------------------------------------------------
+
+    def _record(self, role: str, action: str, outcome: str, started: float, detail: str = "", log: str = "",
+                tokens: int = 0) -> None:
+        self.ctx.store.add_attempt(Attempt(
+            instance_id=self.candidate.instance_id, role=role, action=action, outcome=outcome, detail=detail,
+            log_path=log, tokens=tokens, seconds=round(time.monotonic() - started, 3),
         ))
 
-    started = time.monotonic()
-    facts = explorer.explore(snapshot, settings.default_python)
-    record("explorer", "read setup files", "ok", started,
-           f"python {facts.python_version} ({facts.python_reason}); " + "; ".join(facts.install_commands))
+    def _cutoff(self) -> str:
+        if not self.ctx.settings.exclude_newer:
+            return ""
+        return environment_manager.exclude_newer_date(self.candidate.created_at)
 
-    started = time.monotonic()
-    env_recipe = environment_manager.write_env_recipe(candidate, facts)
-    record("environment_manager", "render env Dockerfile", "ok", started, env_recipe.image_tag)
+    # ---- one try ----------------------------------------------------------------------------------
 
-    started = time.monotonic()
-    eval_script = test_manager.write_eval_script(candidate, snapshot)
-    record("test_manager", "render eval script", "ok", started,
-           "targets: " + " ".join(test_manager.target_tests(candidate.test_files)))
+    def attempt(self, recipe: Recipe, source: str) -> Trial | None:
+        """Render, build and validate ``recipe``; None if this exact build was already tried."""
+        cand, ctx = self.candidate, self.ctx
+        fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
+        cutoff_date = cand.created_at if ctx.settings.exclude_newer else None
+        started = time.monotonic()
+        plan = environment_manager.plan_env(cand, recipe, fp, cutoff_date)
+        eval_script = test_manager.write_eval_script(cand, self.snapshot, recipe)
+        key = hashlib.sha256((plan.dockerfile + "\0" + eval_script).encode()).hexdigest()
+        if key in self.tried:
+            self._record("environment_manager", f"render {source} recipe", "skipped", started,
+                         "identical Dockerfile and eval script were already tried")
+            return None
+        self.tried.add(key)
+        self._record("environment_manager", f"render {source} recipe", "ok", started, plan.image_tag)
+        self._record("test_manager", "render eval script", "ok", started,
+                     "targets: " + " ".join(test_manager.target_tests(cand.test_files)))
+        trial = Trial(source, recipe, Status.BUILD_FAILED, fingerprint=fp, eval_script=eval_script,
+                      dockerfile=plan.dockerfile, recipe_id=recipe.recipe_id())
 
-    started = time.monotonic()
-    env = test_analyst.build_env(
-        client, candidate, facts, env_recipe, snapshot, store, settings, log_dir, rebuild_failed
-    )
-    outcome = "reused" if env.reused and env.ok else ("ok" if env.ok else "failed")
-    record("test_analyst", "build env image", outcome, started, env.detail or env_recipe.image_tag, env.log_path)
-    if not env.ok:
-        return BuildOutcome(False, env_recipe.fingerprint, detail=env.detail)
+        started = time.monotonic()
+        env = test_analyst.build_env(
+            ctx.client, cand, recipe, plan, self.snapshot, ctx.store, ctx.settings, ctx.log_dir,
+            python_reason=self.facts.python_reason if source == "heuristic" else f"chosen by {source}",
+            builder=source, rebuild_failed=ctx.rebuild_failed,
+        )
+        outcome = "reused" if env.reused and env.ok else ("ok" if env.ok else "failed")
+        self._record("test_analyst", "build env image", outcome, started, env.detail or plan.image_tag, env.log_path)
+        if not env.ok:
+            trial.reason, trial.detail = "env_build", env.detail
+            return trial
 
-    started = time.monotonic()
-    instance_recipe = environment_manager.write_instance_recipe(candidate, facts, env.image)
-    inst = test_analyst.build_instance(client, instance_recipe, snapshot, settings, log_dir)
-    record("test_analyst", "build instance image", "reused" if inst.reused else ("ok" if inst.ok else "failed"),
-           started, inst.detail or instance_recipe.image_tag, inst.log_path)
-    if not inst.ok:
-        return BuildOutcome(False, env_recipe.fingerprint, detail=inst.detail)
-    return BuildOutcome(True, env_recipe.fingerprint, inst.image, eval_script)
+        started = time.monotonic()
+        inst_plan = environment_manager.plan_instance(cand, recipe, env.image)
+        inst = test_analyst.build_instance(ctx.client, inst_plan, self.snapshot, ctx.settings, ctx.log_dir)
+        self._record("test_analyst", "build instance image",
+                     "reused" if inst.reused else ("ok" if inst.ok else "failed"), started,
+                     inst.detail or inst_plan.image_tag, inst.log_path)
+        if not inst.ok:
+            trial.reason, trial.detail = "instance_build", inst.detail
+            return trial
+
+        if self.on_validating:
+            self.on_validating()
+        started = time.monotonic()
+        verdict = validate(ctx.client, cand, inst.image, eval_script, ctx.store, ctx.settings, ctx.log_dir)
+        after = [v for v in ctx.store.validations(cand.instance_id) if v.phase == "after"]
+        trial.status, trial.reason, trial.detail = verdict.status, str(verdict.reason), verdict.detail
+        trial.image, trial.verdict = inst.image, verdict
+        trial.after_tests = after[0].tests if after else {}
+        self._record("test_analyst", "validate fail2pass",
+                     f"{verdict.status.value}({verdict.reason})" if verdict.reason else verdict.status.value,
+                     started, verdict.detail, str(ctx.log_dir))
+        return trial
+
+    # ---- the order of tries -----------------------------------------------------------------------
+
+    def memory_recipes(self) -> list[tuple[Recipe, str]]:
+        pool = self.ctx.pool
+        if pool is None:
+            return []
+        heuristic_fp = fingerprint(self.facts.recipe(), self.facts.dependency_files, self._cutoff())
+        entries = []
+        same_fp = pool.by_fingerprint(heuristic_fp)
+        if same_fp is not None:
+            entries.append(same_fp)
+        entries += pool.for_repo(self.candidate.repo, self.candidate.created_at)
+        seen: set[str] = set()
+        out = []
+        for entry in entries:
+            if entry.recipe_id not in seen:
+                seen.add(entry.recipe_id)
+                out.append((entry.recipe, entry.recipe_id))
+        return out
+
+    def run(self) -> Trial:
+        last: Trial | None = None
+        for recipe, recipe_id in self.memory_recipes():
+            trial = self.attempt(recipe, "memory")
+            if trial is None:
+                continue
+            last = trial
+            if trial.valid or not trial.blames_environment():
+                break
+            self.ctx.pool.record_failure(recipe_id)
+        if last is None or (not last.valid and last.blames_environment()):
+            trial = self.attempt(self.facts.recipe(), "heuristic")
+            last = trial or last
+        if last is not None and not last.valid and last.blames_environment() and self.ctx.llm is not None:
+            from agents.builder.llm_rounds import run_llm_rounds
+
+            last = run_llm_rounds(self, last)
+        assert last is not None  # the heuristic recipe is always tried when memory gave nothing
+        if last.valid:
+            self.remember(last)
+        return last
+
+    def remember(self, trial: Trial) -> None:
+        """Write a recipe to the memory pool — only ever after it passed fail-to-pass."""
+        pool = self.ctx.pool
+        if pool is None:
+            return
+        from memory_pool.environment import dependency_names
+
+        pool.record_proof(
+            repo=self.candidate.repo, language=self.candidate.language, fingerprint=trial.fingerprint,
+            image_tag=self.ctx.store.environment(trial.fingerprint).image_tag, recipe=trial.recipe,
+            dockerfile=trial.dockerfile, dependencies=dependency_names(self.facts.requirements),
+            commit_date=self.candidate.created_at, version=self.candidate.version,
+            instance_id=self.candidate.instance_id, builder=trial.source,
+        )
+
+
+def build_and_validate(ctx: BuildContext, candidate: Candidate, mirror: Mirror,
+                       on_validating: Callable[[], None] | None = None) -> Trial:
+    return Builder(ctx, candidate, mirror, on_validating).run()

@@ -74,7 +74,10 @@ class Recipe(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-def fingerprint(recipe: Recipe, dependency_files: dict[str, str]) -> str:
-    """Candidates with equal fingerprints share one env image."""
+def fingerprint(recipe: Recipe, dependency_files: dict[str, str], exclude_newer: str = "") -> str:
+    """Candidates with equal fingerprints share one env image: same recipe, same dependency files, same
+    resolution cut-off (``exclude_newer``, empty when drift control is off)."""
     payload = {**recipe.env_part(), "files": dependency_files}
+    if exclude_newer:
+        payload["exclude_newer"] = exclude_newer
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

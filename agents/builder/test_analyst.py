@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 import git
 
-from agents.builder.environment_manager import EnvRecipe, InstanceRecipe
-from agents.builder.explorer import SetupFacts
+from agents.builder.environment_manager import EnvPlan, InstancePlan
+from agents.builder.recipe import Recipe
 from factory.config import Settings
 from factory.docker import base_images
 from factory.docker.runtime import BuildError, build_image, image_exists
@@ -30,7 +30,10 @@ from factory.store import Store
 
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
-_ERROR_LINE = re.compile(r"^(ERROR|error|E:|fatal|Traceback|\w*Error:|The command .* returned a non-zero code)")
+_ERROR_LINE = re.compile(
+    r"^(ERROR|error|E:|fatal|Traceback|\w*Error:|cause:|Because |And because |× |╰─▶ "
+    r"|The command .* returned a non-zero code)"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -65,75 +68,80 @@ def _context_dir(settings: Settings) -> Path:
 def build_env(
     client: docker.DockerClient,
     candidate: Candidate,
-    facts: SetupFacts,
-    recipe: EnvRecipe,
+    recipe: Recipe,
+    plan: EnvPlan,
     snapshot: Snapshot,
     store: Store,
     settings: Settings,
     log_dir: Path,
+    *,
+    python_reason: str = "",
+    builder: str = "heuristic",
     rebuild_failed: bool = False,
 ) -> ImageOutcome:
-    """The env image for ``recipe``: reused when it exists, built once per fingerprint otherwise."""
-    with _lock(recipe.image_tag):
-        known = store.environment(recipe.fingerprint)
-        if image_exists(client, recipe.image_tag):
+    """The env image for ``plan``: reused when it exists, built once per fingerprint otherwise."""
+
+    def record(status: str, error: str, log_path: str, seconds: float) -> Environment:
+        return _env_record(candidate, recipe, plan, python_reason, builder, status, error, log_path, seconds)
+
+    with _lock(plan.image_tag):
+        known = store.environment(plan.fingerprint)
+        if image_exists(client, plan.image_tag):
             if known is None or known.status != "built":
-                store.save_environment(_env_record(candidate, facts, recipe, "built", "", "", 0.0))
+                store.save_environment(record("built", "", "", 0.0))
             elif _earlier(snapshot, candidate.base_commit, known.source_commit):
                 # Name the earliest candidate using this env, whichever parallel worker got here first,
                 # so two runs store (and export) the same environment_setup_commit and Dockerfile.
                 store.save_environment(known.model_copy(
-                    update={"source_commit": candidate.base_commit, "dockerfile": recipe.dockerfile}))
-            return ImageOutcome(True, recipe.image_tag, reused=True)
-        if known and known.status == "failed" and known.image_tag == recipe.image_tag and not rebuild_failed:
+                    update={"source_commit": candidate.base_commit, "dockerfile": plan.dockerfile}))
+            return ImageOutcome(True, plan.image_tag, reused=True)
+        if known and known.status == "failed" and known.image_tag == plan.image_tag and not rebuild_failed:
             return ImageOutcome(False, detail=known.error, log_path=known.log_path, reused=True)
-        with _lock(f"base:{facts.python_version}"):
-            base_images.ensure(client, facts.python_version, settings, say=lambda _msg: None)
+        with _lock(f"base:{recipe.python_version}"):
+            base_images.ensure(client, recipe.python_version, settings, say=lambda _msg: None)
         context = _context_dir(settings)
-        log_path = log_dir / f"env-{recipe.fingerprint[:16]}.log"
+        log_path = log_dir / f"env-{plan.fingerprint[:16]}.log"
         started = time.monotonic()
         try:
             snapshot.archive(context / "source.tar")
-            (context / "Dockerfile").write_text(recipe.dockerfile)
+            (context / "Dockerfile").write_text(plan.dockerfile)
             image_id = build_image(
-                client, context, recipe.image_tag,
-                extra_labels={"issue-factory.kind": "env", "issue-factory.fingerprint": recipe.fingerprint},
+                client, context, plan.image_tag,
+                extra_labels={"issue-factory.kind": "env", "issue-factory.fingerprint": plan.fingerprint},
                 log_path=log_path, timeout=settings.build_timeout,
             )
         except BuildError as exc:
             detail = explain_build_failure(exc.log, settings.max_log_excerpt)
             seconds = time.monotonic() - started
-            store.save_environment(
-                _env_record(candidate, facts, recipe, "failed", detail, str(log_path), seconds)
-            )
+            store.save_environment(record("failed", detail, str(log_path), seconds))
             return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=seconds)
         finally:
             shutil.rmtree(context, ignore_errors=True)
         seconds = time.monotonic() - started
-        env = _env_record(candidate, facts, recipe, "built", "", str(log_path), seconds)
+        env = record("built", "", str(log_path), seconds)
         env.image_id = image_id
         store.save_environment(env)
-        return ImageOutcome(True, recipe.image_tag, log_path=str(log_path), seconds=seconds)
+        return ImageOutcome(True, plan.image_tag, log_path=str(log_path), seconds=seconds)
 
 
 def build_instance(
     client: docker.DockerClient,
-    recipe: InstanceRecipe,
+    plan: InstancePlan,
     snapshot: Snapshot,
     settings: Settings,
     log_dir: Path,
 ) -> ImageOutcome:
-    with _lock(recipe.image_tag):
-        if image_exists(client, recipe.image_tag):
-            return ImageOutcome(True, recipe.image_tag, reused=True)
+    with _lock(plan.image_tag):
+        if image_exists(client, plan.image_tag):
+            return ImageOutcome(True, plan.image_tag, reused=True)
         context = _context_dir(settings)
         log_path = log_dir / "instance-build.log"
         started = time.monotonic()
         try:
             snapshot.bundle(context / "repo.bundle")
-            (context / "Dockerfile").write_text(recipe.dockerfile)
+            (context / "Dockerfile").write_text(plan.dockerfile)
             build_image(
-                client, context, recipe.image_tag, extra_labels={"issue-factory.kind": "instance"},
+                client, context, plan.image_tag, extra_labels={"issue-factory.kind": "instance"},
                 log_path=log_path, timeout=settings.build_timeout,
             )
         except BuildError as exc:
@@ -141,7 +149,7 @@ def build_instance(
             return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=time.monotonic() - started)
         finally:
             shutil.rmtree(context, ignore_errors=True)
-        return ImageOutcome(True, recipe.image_tag, log_path=str(log_path), seconds=time.monotonic() - started)
+        return ImageOutcome(True, plan.image_tag, log_path=str(log_path), seconds=time.monotonic() - started)
 
 
 def _earlier(snapshot: Snapshot, sha: str, than: str) -> bool:
@@ -155,21 +163,22 @@ def _earlier(snapshot: Snapshot, sha: str, than: str) -> bool:
 
 
 def _env_record(
-    candidate: Candidate, facts: SetupFacts, recipe: EnvRecipe, status: str, error: str, log_path: str,
-    seconds: float,
+    candidate: Candidate, recipe: Recipe, plan: EnvPlan, python_reason: str, builder: str, status: str, error: str,
+    log_path: str, seconds: float,
 ) -> Environment:
     return Environment(
-        fingerprint=recipe.fingerprint,
+        fingerprint=plan.fingerprint,
         repo=candidate.repo,
-        python_version=facts.python_version,
-        python_reason=facts.python_reason,
-        base_image=recipe.base_image,
-        install_commands=facts.install_commands,
-        dockerfile=recipe.dockerfile,
-        image_tag=recipe.image_tag,
+        python_version=recipe.python_version,
+        python_reason=python_reason,
+        base_image=plan.base_image,
+        install_commands=recipe.install_commands,
+        dockerfile=plan.dockerfile,
+        image_tag=plan.image_tag,
         status=status,
         error=error,
         log_path=log_path,
+        builder=builder,
         seconds=seconds,
         source_commit=candidate.base_commit,
     )

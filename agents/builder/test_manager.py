@@ -11,6 +11,7 @@ import hashlib
 import shlex
 from pathlib import PurePosixPath
 
+from agents.builder.recipe import Recipe
 from factory.mining.mirror import Snapshot
 from factory.mining.split import TEST_DIRS
 from factory.models import Candidate
@@ -53,18 +54,30 @@ def _delimiter(text: str) -> str:
         salt += 1
 
 
-def write_eval_script(candidate: Candidate, snapshot: Snapshot) -> str:
+def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe | None = None) -> str:
+    """The eval script for ``candidate``; the recipe may name its own test command, env and set-up."""
+    recipe = recipe or Recipe(python_version="3.11", install_commands=[])
+    targets = target_tests(candidate.test_files)
+    command = recipe.test_command.strip()
+    if command:
+        command = command.replace("{targets}", " ".join(shlex.quote(t) for t in targets))
+        command = command.replace("{junit}", JUNIT_PATH)
+    else:
+        command = test_command(targets)
     existing = [f for f in candidate.test_files if snapshot.exists(f)]
+    test_patch = candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n"
     return render(
         "eval.sh.j2",
         instance_id=candidate.instance_id,
         repo=candidate.repo,
         base_commit=candidate.base_commit,
         existing_test_files=existing,
-        test_patch=candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n",
-        delimiter=_delimiter(candidate.test_patch),
+        test_patch=test_patch,
+        delimiter=_delimiter(test_patch),
         junit_path=JUNIT_PATH,
-        test_command=test_command(target_tests(candidate.test_files)),
+        pre_test_commands=recipe.pre_test_commands,
+        test_env=recipe.test_env,
+        test_command=command,
     )
 
 

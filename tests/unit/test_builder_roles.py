@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from agents.builder import explorer, test_manager
-from agents.builder.environment_manager import write_env_recipe, write_instance_recipe
+from agents.builder.environment_manager import EnvPlan, InstancePlan, plan_env, plan_instance
 from agents.builder.explorer import SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
 from factory.classify import classify
@@ -540,6 +540,15 @@ def candidate_at(base: str, repo: str = "Owner/My.Repo") -> Candidate:
         created_at=datetime(2025, 1, 1, tzinfo=UTC),
         source="git:/x",
     )
+
+
+def write_env_recipe(candidate: Candidate, facts: SetupFacts) -> EnvPlan:
+    """The env plan for the heuristic recipe of ``facts`` (no dependency cut-off)."""
+    return plan_env(candidate, facts.recipe(), facts.fingerprint())
+
+
+def write_instance_recipe(candidate: Candidate, facts: SetupFacts, env_image: str) -> InstancePlan:
+    return plan_instance(candidate, facts.recipe(), env_image)
 
 
 def facts_with(commands: list[str], files: dict[str, str] | None = None) -> SetupFacts:

@@ -1,0 +1,93 @@
+"""Explorer role, LLM implementation: browse the repository at base_commit with bounded tools.
+
+Text actions (one JSON object per reply) work on every OpenAI-compatible server. Tools are read-only
+and bounded — list a folder, read a file (size-capped), search names and contents (hit-capped) — and
+the number of steps is capped; the result is a short text of setup facts for the other roles.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Literal
+
+from pydantic import BaseModel
+
+from agents.builder.explorer import SetupFacts
+from agents.builder.llm_io import ask
+from agents.builder.prompts import render_prompt
+from factory.mining.mirror import Snapshot
+from factory.models import Candidate
+
+MAX_STEPS = 8
+READ_CAP = 6000
+SEARCH_HITS = 30
+
+
+class ExplorerAction(BaseModel):
+    tool: Literal["list_dir", "read_file", "search", "done"]
+    path: str = "."
+    pattern: str = ""
+    facts: str = ""
+    """With ``done``: the setup facts found (install steps, env vars, system packages, test command)."""
+
+
+def list_dir(snapshot: Snapshot, path: str) -> str:
+    prefix = "" if path in (".", "", "/") else path.strip("/") + "/"
+    entries = set()
+    for f in snapshot.files():
+        if f.startswith(prefix):
+            rest = f[len(prefix) :]
+            entries.add(rest.split("/", 1)[0] + ("/" if "/" in rest else ""))
+    return "\n".join(sorted(entries)[:200]) or f"(no such folder: {path})"
+
+
+def read_file(snapshot: Snapshot, path: str) -> str:
+    text = snapshot.read(path.strip("/"), max_bytes=READ_CAP + 1)
+    if text is None:
+        return f"(no such file: {path})"
+    return text[:READ_CAP] + ("\n… (cut)" if len(text) > READ_CAP else "")
+
+
+def search(snapshot: Snapshot, pattern: str) -> str:
+    hits = [f for f in snapshot.files() if fnmatch.fnmatch(f, pattern) or pattern in f]
+    if len(hits) < SEARCH_HITS:
+        for f in snapshot.files():
+            if len(hits) >= SEARCH_HITS or f in hits:
+                continue
+            text = snapshot.read(f, max_bytes=200_000) or ""
+            for number, line in enumerate(text.splitlines(), 1):
+                if pattern in line:
+                    hits.append(f"{f}:{number}: {line.strip()[:160]}")
+                    break
+    return "\n".join(hits[:SEARCH_HITS]) or "(no match)"
+
+
+def run_tool(snapshot: Snapshot, action: ExplorerAction) -> str:
+    if action.tool == "list_dir":
+        return list_dir(snapshot, action.path)
+    if action.tool == "read_file":
+        return read_file(snapshot, action.path)
+    return search(snapshot, action.pattern or action.path)
+
+
+def explore(
+    session, snapshot: Snapshot, candidate: Candidate, facts: SetupFacts, feedback: str = ""
+) -> tuple[str, int]:
+    """Setup facts as text, and the tokens spent."""
+    messages = [
+        {"role": "system", "content": render_prompt("explorer_system.j2", max_steps=MAX_STEPS)},
+        {"role": "user", "content": render_prompt(
+            "explorer_task.j2", candidate=candidate, facts=facts, top=list_dir(snapshot, "."), feedback=feedback)},
+    ]
+    tokens = 0
+    for _ in range(MAX_STEPS):
+        action, spent = ask(session, "explorer", messages, ExplorerAction)
+        tokens += spent
+        if action.tool == "done":
+            return action.facts, tokens
+        result = run_tool(snapshot, action)
+        messages += [
+            {"role": "assistant", "content": action.model_dump_json(exclude_defaults=True)},
+            {"role": "user", "content": f"Result of {action.tool}:\n{result}"},
+        ]
+    return "(explorer ran out of steps)", tokens

@@ -1,0 +1,5 @@
+"""Memory the factory keeps between runs: proven environment recipes (:mod:`memory_pool.environment`)."""
+
+from memory_pool.environment import EnvironmentPool, ImportReport, MemoryEntry, dependency_names
+
+__all__ = ["EnvironmentPool", "ImportReport", "MemoryEntry", "dependency_names"]

@@ -1,0 +1,426 @@
+"""The environment memory pool: environment recipes that passed fail2pass, remembered and reused.
+
+Unlike SWE-Factory's pool (exact repo, random pick, written before validation), an entry is written
+only after its environment *proved* itself — target tests failed before and passed after the gold
+patch — and it remembers which instances proved it (provenance) and how often it worked or failed.
+
+Retrieval, in the order a builder uses it (issue 3):
+
+* :meth:`EnvironmentPool.by_fingerprint` — same dependency fingerprint: the env image can be reused as is.
+* :meth:`EnvironmentPool.for_repo` — same repository: recipes nearest in commit date first.
+* :meth:`EnvironmentPool.similar` — other repositories of the same language, ranked by how much their
+  dependencies overlap (Jaccard), as references for the LLM roles.
+
+Recipes that keep failing are *demoted* (``failures >= 2`` and more failures than successes): they are
+never reused by fingerprint nor offered as references, and come last for their own repository.
+
+A pool travels between teams as a JSONL file (:meth:`EnvironmentPool.export` /
+:meth:`EnvironmentPool.import_`): one entry per line, sorted by id with sorted keys, so the same pool
+always writes the same bytes. Importing merges by recipe id (counts add up, provenance is united);
+malformed lines are reported with their line numbers and skipped; the whole import is one transaction,
+so an interrupted import leaves the pool as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from agents.builder.recipe import Recipe
+from factory.errors import UserError
+from factory.store import Store
+
+# --------------------------------------------------------------------------------------------------
+# Dependency names
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)?(\S+)")
+_EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
+_OPTION_TAIL = re.compile(r"\s+--[A-Za-z].*$")  # per-requirement options: --hash=..., --config-settings ...
+_LEADING_NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?=$|[\[<>=!~;(])")
+_WHEEL = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-[^/-]+-[^/]*\.whl$")
+
+
+def _logical_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Split elements that hold several lines and join backslash continuations, as pip does."""
+    pending = ""
+    for element in lines:
+        for line in element.splitlines() or [""]:
+            stripped = line.rstrip()
+            if stripped.endswith("\\"):
+                pending += stripped[:-1] + " "
+                continue
+            yield pending + line
+            pending = ""
+    if pending:
+        yield pending
+
+
+def _requirement_name(line: str) -> str | None:
+    line = _COMMENT.sub("", line).strip()
+    if not line:
+        return None
+    if line.startswith("-"):
+        # Options name no project (-r/-c files, -i/--index-url, --hash ...), except an editable
+        # install that says which project it is with #egg=<name>.
+        editable = _EDITABLE.match(line)
+        egg = _EGG.search(editable.group(1)) if editable else None
+        return egg.group(1) if egg else None
+    line = _OPTION_TAIL.sub("", line)
+    try:
+        return Requirement(line).name
+    except InvalidRequirement:
+        pass
+    egg = _EGG.search(line)
+    if egg:
+        return egg.group(1)
+    wheel = _WHEEL.search(line)
+    if wheel:
+        return wheel.group(1)
+    if "/" in line or line.startswith("."):
+        return None  # a path or URL without a project name
+    leading = _LEADING_NAME.match(line)
+    return leading.group(1) if leading else None
+
+
+def dependency_names(requirement_lines: Iterable[str]) -> set[str]:
+    """PEP 503-normalized project names from requirement strings or requirements-file lines.
+
+    Versions, extras, markers, comments and per-requirement options are dropped; ``-r``/``-c``/index
+    options and bare paths or URLs name no project and are skipped; ``-e <url>#egg=<name>`` and wheel
+    file names give their project. An element may also hold a whole file's text.
+    """
+    names: set[str] = set()
+    for line in _logical_lines(requirement_lines):
+        name = _requirement_name(line)
+        if name:
+            names.add(canonicalize_name(name))
+    return names
+
+
+# --------------------------------------------------------------------------------------------------
+# Entries
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware datetimes in UTC; a naive one is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class MemoryEntry(BaseModel):
+    """One proven environment recipe (a row of ``env_memory``)."""
+
+    recipe_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """sha256 of the recipe JSON (:meth:`Recipe.recipe_id`): the entry's identity."""
+    repo: str
+    """``owner/name`` of the repository whose instances proved the recipe."""
+    language: str
+    """Language of the repository (``python``)."""
+    fingerprint: str
+    """Dependency fingerprint of the environment of the newest proof; equal fingerprint = reusable image."""
+    image_tag: str
+    """Env image built for the newest proof (may have been removed since, or live on another host)."""
+    recipe: Recipe
+    """The recipe itself: Python version, system packages, env, install and test commands."""
+    dockerfile: str
+    """The env Dockerfile the recipe rendered to for the newest proof."""
+    dependencies: list[str]
+    """PEP 503-normalized names of the projects the repository depends on (sorted, unique)."""
+    commit_date: datetime
+    """Base-commit date of the earliest proof."""
+    version: str
+    """Repository version at the earliest proof (SWE-bench ``version``)."""
+    provenance: list[str]
+    """Instance ids that proved the recipe, in the order they did (no duplicates)."""
+    successes: int = Field(ge=0)
+    """How many times an environment from this recipe passed fail2pass."""
+    failures: int = Field(ge=0)
+    """How many times the recipe was tried from memory and did not produce a passing environment."""
+    builder: str
+    """Who found the recipe first: ``heuristic``, ``llm:<model>`` (or ``memory``)."""
+    created_at: datetime
+    """When the first proof was recorded."""
+    updated_at: datetime
+    """When the latest proof or failure was recorded."""
+
+    @field_validator("commit_date", "created_at", "updated_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @field_validator("dependencies")
+    @classmethod
+    def _normalized(cls, value: list[str]) -> list[str]:
+        return sorted({canonicalize_name(name) for name in value if name.strip()})
+
+    @field_validator("provenance")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @property
+    def demoted(self) -> bool:
+        """A recipe that keeps failing: at least two failures and more failures than successes."""
+        return self.failures > self.successes
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    """Entries whose recipe id was not in the pool."""
+    merged: int = 0
+    """Entries merged into one already in the pool (or earlier in the same file)."""
+    bad_lines: list[tuple[int, str]] = field(default_factory=list)
+    """``(line number, what is wrong)`` for every line skipped."""
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    union = a | b
+    return len(a & b) / len(union) if union else 0.0
+
+
+def _describe(exc: ValidationError) -> str:
+    missing, other = [], []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "entry"
+        if error["type"] == "missing":
+            missing.append(where)
+        else:
+            other.append(f"{where}: {error['msg']}")
+    parts = [f"missing field(s): {', '.join(missing)}"] if missing else []
+    parts += other[:3]
+    if len(other) > 3:
+        parts.append(f"and {len(other) - 3} more problem(s)")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The pool
+
+
+class EnvironmentPool:
+    """Proven recipes in the store's ``env_memory`` table, and the ways to find them again."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # ---- writing ------------------------------------------------------------------------------------
+
+    def record_proof(
+        self,
+        *,
+        repo: str,
+        language: str,
+        fingerprint: str,
+        image_tag: str,
+        recipe: Recipe,
+        dockerfile: str,
+        dependencies: Iterable[str],
+        commit_date: datetime,
+        version: str,
+        instance_id: str,
+        builder: str,
+    ) -> MemoryEntry:
+        """Remember that ``recipe`` produced an environment in which ``instance_id`` passed fail2pass.
+
+        Call it only after validation passed. A recipe already in the pool gains a success and the
+        instance in its provenance; fingerprint, image tag, Dockerfile and dependencies become the
+        newest proof's; commit date and version stay the earliest proof's; builder stays who found it.
+        """
+        now = _now()
+        proof = MemoryEntry(
+            recipe_id=recipe.recipe_id(), repo=repo, language=language, fingerprint=fingerprint,
+            image_tag=image_tag, recipe=recipe, dockerfile=dockerfile, dependencies=list(dependencies),
+            commit_date=commit_date, version=version, provenance=[instance_id], successes=1, failures=0,
+            builder=builder, created_at=now, updated_at=now,
+        )
+        written: list[MemoryEntry] = []
+
+        def merge(stored: dict | None, incoming: dict) -> dict:
+            entry = proof
+            if stored is not None:
+                old = MemoryEntry.model_validate(stored)
+                earliest = old if old.commit_date <= proof.commit_date else proof
+                entry = old.model_copy(update={
+                    "fingerprint": proof.fingerprint,
+                    "image_tag": proof.image_tag,
+                    "dockerfile": proof.dockerfile,
+                    "dependencies": proof.dependencies,
+                    "commit_date": earliest.commit_date,
+                    "version": earliest.version,
+                    "provenance": list(dict.fromkeys([*old.provenance, instance_id])),
+                    "successes": old.successes + 1,
+                    "updated_at": now,
+                })
+            written.append(entry)
+            return entry.model_dump()
+
+        self.store.merge_env_memory([proof.model_dump()], merge)
+        return written[-1]
+
+    def record_failure(self, recipe_id: str) -> None:
+        """Count one failure of a pooled recipe (tried from memory, environment did not pass).
+
+        An id that is not in the pool is ignored: the pool only remembers recipes that were proven.
+        """
+        self.store.add_env_memory_failure(recipe_id)
+
+    # ---- reading ------------------------------------------------------------------------------------
+
+    def entries(self, repo: str | None = None) -> list[MemoryEntry]:
+        """Every entry (of ``repo``), ordered by repo, commit date and id."""
+        return [MemoryEntry.model_validate(row) for row in self.store.env_memory_rows(repo=repo)]
+
+    def get(self, recipe_id_prefix: str) -> MemoryEntry:
+        """The entry whose id starts with ``recipe_id_prefix``; UserError when none or several do."""
+        prefix = recipe_id_prefix.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]+", prefix):
+            raise UserError(
+                f"{recipe_id_prefix!r} is not a memory entry id (ids are hexadecimal)",
+                "copy an id (or its first characters) from `factory memory ls`",
+            )
+        ids = self.store.env_memory_ids(prefix)
+        if not ids:
+            raise UserError(
+                f"no memory entry id starts with {prefix!r} in {self.store.path}", "see `factory memory ls`"
+            )
+        if len(ids) > 1:
+            shown = ", ".join(i[:16] for i in ids[:5]) + (" …" if len(ids) > 5 else "")
+            raise UserError(
+                f"{len(ids)} memory entries start with {prefix!r}: {shown}", "give more characters of the id"
+            )
+        row = self.store.env_memory(ids[0])
+        assert row is not None
+        return MemoryEntry.model_validate(row)
+
+    def by_fingerprint(self, fingerprint: str) -> MemoryEntry | None:
+        """The non-demoted entry with this dependency fingerprint and the most successes, if any."""
+        found = [
+            e for e in map(MemoryEntry.model_validate, self.store.env_memory_rows(fingerprint=fingerprint))
+            if not e.demoted
+        ]
+        found.sort(key=lambda e: (-e.successes, e.failures, e.recipe_id))
+        return found[0] if found else None
+
+    def for_repo(self, repo: str, commit_date: datetime, limit: int = 3) -> list[MemoryEntry]:
+        """Entries of ``repo`` to try first: non-demoted before demoted, then nearest in commit date,
+        then most successes."""
+        when = _utc(commit_date)
+        ranked = sorted(
+            self.entries(repo),
+            key=lambda e: (e.demoted, abs(when - e.commit_date), -e.successes, e.recipe_id),
+        )
+        return ranked[:limit]
+
+    def similar(
+        self, language: str, dependencies: set[str], *, exclude_repo: str | None = None, limit: int = 3
+    ) -> list[tuple[MemoryEntry, float]]:
+        """Non-demoted entries of other repositories in ``language``, ranked by the Jaccard overlap of
+        their dependencies with ``dependencies`` (only overlaps > 0), then by successes."""
+        wanted = {canonicalize_name(d) for d in dependencies}
+        scored = []
+        for row in self.store.env_memory_rows(language=language):
+            entry = MemoryEntry.model_validate(row)
+            if entry.demoted or (exclude_repo is not None and entry.repo == exclude_repo):
+                continue
+            score = _jaccard(wanted, set(entry.dependencies))
+            if score > 0:
+                scored.append((entry, score))
+        scored.sort(key=lambda pair: (-pair[1], -pair[0].successes, pair[0].recipe_id))
+        return scored[:limit]
+
+    # ---- sharing ------------------------------------------------------------------------------------
+
+    def export(self, path: Path) -> int:
+        """Write every entry as one JSON line (sorted by id, sorted keys), atomically; return the count."""
+        entries = sorted(self.entries(), key=lambda e: e.recipe_id)
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            with tmp.open("w", encoding="utf-8") as fh:
+                for entry in entries:
+                    fh.write(json.dumps(entry.model_dump(mode="json"), sort_keys=True, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(path)
+        except OSError as exc:
+            raise UserError(f"cannot write {path}: {exc.strerror}", "pass --out with a writable path") from exc
+        return len(entries)
+
+    def import_(self, path: Path) -> ImportReport:
+        """Merge a file written by :meth:`export` into the pool.
+
+        Entries merge by recipe id (recomputed from the recipe, so an edited recipe never hides under
+        an old id): successes and failures add up, provenance is united, commit date, version and
+        ``created_at`` keep the earliest, ``updated_at`` the latest; fingerprint, image tag, Dockerfile,
+        dependencies and builder of an entry already here stay as they are (they describe this host).
+        Blank lines are ignored; malformed ones are reported and skipped. Note that importing the same
+        file twice counts its successes and failures twice.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise UserError(f"no such file: {path}", "pass a file written by `factory memory export`") from exc
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror}", "check the path and its permissions") from exc
+        report = ImportReport()
+        incoming: list[dict] = []
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                report.bad_lines.append((number, "not UTF-8 text"))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                report.bad_lines.append((number, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+                continue
+            if not isinstance(obj, dict):
+                report.bad_lines.append((number, f"not a JSON object but {type(obj).__name__}"))
+                continue
+            try:
+                entry = MemoryEntry.model_validate(obj)
+            except ValidationError as exc:
+                report.bad_lines.append((number, _describe(exc)))
+                continue
+            incoming.append(entry.model_copy(update={"recipe_id": entry.recipe.recipe_id()}).model_dump())
+
+        def merge(stored: dict | None, new: dict) -> dict:
+            if stored is None:
+                return new
+            old, other = MemoryEntry.model_validate(stored), MemoryEntry.model_validate(new)
+            earliest = old if old.commit_date <= other.commit_date else other
+            return old.model_copy(update={
+                "commit_date": earliest.commit_date,
+                "version": earliest.version,
+                "provenance": list(dict.fromkeys([*old.provenance, *other.provenance])),
+                "successes": old.successes + other.successes,
+                "failures": old.failures + other.failures,
+                "created_at": min(old.created_at, other.created_at),
+                "updated_at": max(old.updated_at, other.updated_at),
+            }).model_dump()
+
+        for is_new in self.store.merge_env_memory(incoming, merge):
+            if is_new:
+                report.added += 1
+            else:
+                report.merged += 1
+        return report

@@ -306,7 +306,7 @@ class LLMClient:
             key = settings.api_key.get_secret_value() if settings.api_key else "no-key"
             # max_retries=0: our retry loop (with the injectable sleep and the ledger) is the only one.
             self._openai = openai.OpenAI(
-                base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0
+                base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=2
             )
         return self._openai
 

@@ -101,6 +101,7 @@ def build_pending(
     on_done: Callable[[Instance], None] | None = None,
     on_plan: Callable[[list[str]], None] | None = None,
     llm: object | None = None,
+    budget: object | None = None,
 ) -> BuildReport:
     """Build + validate every pending candidate (or those in ``only``); ``rebuild`` redoes finished ones."""
     started = time.monotonic()
@@ -124,7 +125,8 @@ def build_pending(
     mirrors = _Mirrors(settings)
     ctx = BuildContext(
         client=client, store=store, settings=settings, log_dir=settings.runs_dir / new_run_id(),
-        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, rebuild_failed=rebuild,
+        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, budget=budget,
+        rebuild_failed=rebuild,
     )
 
     def one(iid: str) -> Instance:

@@ -128,25 +128,43 @@ def build(
     runs_before: Annotated[int, typer.Option(help="Runs without the gold patch (all must fail).")] = 1,
     runs_after: Annotated[int, typer.Option(help="Runs with the gold patch (all must pass, identically).")] = 2,
     timeout: Annotated[int | None, typer.Option(help="Seconds per test run before it is killed.")] = None,
+    memory: Annotated[bool, typer.Option(help="Try proven recipes from the environment memory pool first.")] = True,
+    exclude_newer: Annotated[
+        bool, typer.Option(help="Resolve dependencies as of the base commit's month (uv --exclude-newer).")
+    ] = True,
+    llm: Annotated[
+        bool, typer.Option(help="Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured.")
+    ] = True,
+    replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ones; no model needed.")] = False,
+    llm_rounds: Annotated[int, typer.Option(help="LLM rounds per candidate after memory and heuristics.")] = 3,
+    max_llm_calls: Annotated[int, typer.Option(help="LLM budget per instance: calls.")] = 40,
+    max_llm_usd: Annotated[float, typer.Option(help="LLM budget per instance: US dollars.")] = 0.50,
+    max_llm_seconds: Annotated[float, typer.Option(help="LLM budget per instance: wall seconds.")] = 1800.0,
     db: DbOption = None,
     home: HomeOption = None,
 ) -> None:
     """Build environments and validate fail-to-pass for every pending candidate.
 
-    Example: factory build --workers 2
+    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured).
+
+    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from factory.build import build_pending
     from factory.demo import outcome_label
 
-    extra: dict[str, object] = {"runs_before": runs_before, "runs_after": runs_after}
+    extra: dict[str, object] = {
+        "runs_before": runs_before, "runs_after": runs_after, "use_memory": memory,
+        "exclude_newer": exclude_newer, "llm_rounds": llm_rounds,
+    }
     if timeout:
         extra["run_timeout"] = timeout
     settings = _settings(db, home, **extra)
     if runs_before < 1 or runs_after < 1:
         raise UserError("--runs-before and --runs-after must be at least 1", "pass positive numbers")
     with _open_store(settings) as store:
+        client, budget = _llm_client(store, llm, replay, max_llm_calls, max_llm_usd, max_llm_seconds)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("building", total=None)
@@ -158,7 +176,7 @@ def build(
             with _resumable("build"):
                 report = build_pending(
                     store, settings, workers, instance, rebuild,
-                    on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)),
+                    on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)), llm=client, budget=budget,
                 )
         if report.reaped_containers:
             console.print(f"removed {len(report.reaped_containers)} container(s) left by a killed run")
@@ -167,6 +185,20 @@ def build(
         else:
             out.print(f"Processed {len(report.processed)} candidate(s) in {report.seconds:.1f}s.")
         _print_counts(store.counts())
+
+
+def _llm_client(store, enabled: bool, replay: bool, calls: int, usd: float, seconds: float):
+    """The LLM client the flags and environment ask for (None: heuristics and memory only)."""
+    if not enabled and not replay:
+        return None, None
+    from agents.llm import Budget, LLMClient, LLMSettings
+
+    settings = LLMSettings.from_env()
+    if settings is None and not replay:
+        return None, None
+    client = LLMClient(settings, store, replay=replay)
+    console.print(f"LLM builder: {'replaying ' if replay else ''}{client.label}")
+    return client, Budget(max_calls=calls, max_usd=usd, max_seconds=seconds)
 
 
 def _print_counts(counts: dict) -> None:

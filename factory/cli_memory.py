@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from factory.config import Settings
@@ -83,8 +84,8 @@ def memory_ls(
         table.add_column(col, justify="right" if col == "proofs" else "left")
     for e in entries:
         table.add_row(
-            e.recipe_id[:12], e.repo, e.recipe.python_version, f"{e.successes}/{e.failures}",
-            "[red]yes[/]" if e.demoted else "", e.builder, str(len(e.provenance)),
+            e.recipe_id[:12], escape(e.repo), e.recipe.python_version, f"{e.successes}/{e.failures}",
+            "[red]yes[/]" if e.demoted else "", escape(e.builder), str(len(e.provenance)),
         )
     out.print(table)
 
@@ -106,11 +107,14 @@ def memory_show(
         return
     status = " [red](demoted)[/]" if entry.demoted else ""
     out.print(f"[bold]{entry.recipe_id}[/]{status}")
-    out.print(f"repo {entry.repo} ({entry.language}), version {entry.version or '-'}, "
-              f"first proof at commit date {entry.commit_date.isoformat()}")
-    out.print(f"successes {entry.successes}, failures {entry.failures}, found by {entry.builder}")
-    out.print(f"fingerprint {entry.fingerprint}, image {entry.image_tag or '-'}")
-    out.print(f"dependencies: {', '.join(entry.dependencies) or '-'}")
+    for line in (
+        f"repo {entry.repo} ({entry.language}), version {entry.version or '-'}, "
+        f"first proof at commit date {entry.commit_date.isoformat()}",
+        f"successes {entry.successes}, failures {entry.failures}, found by {entry.builder}",
+        f"fingerprint {entry.fingerprint}, image {entry.image_tag or '-'}",
+        f"dependencies: {', '.join(entry.dependencies) or '-'}",
+    ):
+        out.print(line, markup=False, highlight=False)
     out.print("\n[bold]recipe[/]")
     out.print_json(entry.recipe.model_dump_json())
     out.print("\n[bold]Dockerfile[/]")

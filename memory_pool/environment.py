@@ -174,7 +174,7 @@ class MemoryEntry(BaseModel):
     @property
     def demoted(self) -> bool:
         """A recipe that keeps failing: at least two failures and more failures than successes."""
-        return self.failures > self.successes
+        return self.failures >= 2 and self.failures > self.successes
 
 
 @dataclass
@@ -329,8 +329,11 @@ class EnvironmentPool:
         self, language: str, dependencies: set[str], *, exclude_repo: str | None = None, limit: int = 3
     ) -> list[tuple[MemoryEntry, float]]:
         """Non-demoted entries of other repositories in ``language``, ranked by the Jaccard overlap of
-        their dependencies with ``dependencies`` (only overlaps > 0), then by successes."""
-        wanted = {canonicalize_name(d) for d in dependencies}
+        their dependencies with ``dependencies`` (only overlaps > 0), then by successes.
+
+        ``dependencies`` may be project names or raw requirement strings (``requests>=2; ...``): they go
+        through :func:`dependency_names` first."""
+        wanted = dependency_names(dependencies)
         scored = []
         for row in self.store.env_memory_rows(language=language):
             entry = MemoryEntry.model_validate(row)

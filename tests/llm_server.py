@@ -46,6 +46,7 @@ class ScriptedLLM:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._port: int | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -64,7 +65,10 @@ class ScriptedLLM:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-llm", daemon=True)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-llm", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -82,8 +86,9 @@ class ScriptedLLM:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "server not started"
-        return self._server.server_address[1]
+        """The port it listens (or, once closed, listened) on."""
+        assert self._port is not None, "server not started"
+        return self._port
 
     @property
     def url(self) -> str:

@@ -183,10 +183,15 @@ def test_by_fingerprint_prefers_successes_and_ignores_demoted(pool: EnvironmentP
     assert pool.by_fingerprint("shared") is None
     assert pool.by_fingerprint("missing") is None
 
+    # among usable entries the one with most successes wins, whichever id sorts first
     more = prove(pool, recipe(6), instance_id="d-1", fingerprint="other")
     prove(pool, recipe(6), instance_id="d-2", fingerprint="other")
     found = pool.by_fingerprint("other")
     assert found is not None and found.recipe_id == more.recipe_id
+    for k in range(2, 4):
+        prove(pool, recipe(3), instance_id=f"c-{k}", fingerprint="other")
+    found = pool.by_fingerprint("other")
+    assert found is not None and found.recipe_id == recipe(3).recipe_id() and found.successes == 3
 
 
 def test_similar_ranks_other_repos_by_jaccard(pool: EnvironmentPool) -> None:
@@ -211,6 +216,8 @@ def test_similar_ranks_other_repos_by_jaccard(pool: EnvironmentPool) -> None:
     ]
     with_own = pool.similar("python", query, limit=2)
     assert {e.recipe_id for e, _ in with_own} == {same.recipe_id, exact.recipe_id}
+    raw = {"Foo_Bar>=1.0", 'numpy==1.26; python_version >= "3.9"', "pandas[excel]", "# comment"}  # requirement strings
+    assert [e.recipe_id for e, _ in pool.similar("python", raw, exclude_repo="me/mine", limit=1)] == [exact.recipe_id]
     assert pool.similar("python", set(), exclude_repo="me/mine") == []
     assert pool.similar("rust", query) == []
 

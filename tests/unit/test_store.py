@@ -13,9 +13,9 @@ import pytest
 from factory import store as store_module
 from factory.errors import UserError
 from factory.models import Candidate, Instance, Status, Validation
+from factory.store import Store
 
 RELEASED = [m.__name__ for m in store_module.MIGRATIONS]
-from factory.store import Store
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -306,7 +306,7 @@ class LLMClient:
             key = settings.api_key.get_secret_value() if settings.api_key else "no-key"
             # max_retries=0: our retry loop (with the injectable sleep and the ledger) is the only one.
             self._openai = openai.OpenAI(
-                base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=2
+                base_url=settings.base_url, api_key=key, timeout=settings.timeout, max_retries=0
             )
         return self._openai
 
@@ -535,7 +535,7 @@ class LLMSession:
                     "rerun without --replay (with a model configured) to record it",
                 )
             self._occurrences[sha] = occurrence + 1
-            row = hits[-1]  # the most recent recording of this occurrence
+            row = hits[0]  # the most recent recording of this occurrence
             response = json.loads(row["response"])
             seconds = time.monotonic() - start
             request = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,

@@ -535,7 +535,7 @@ class LLMSession:
                     "rerun without --replay (with a model configured) to record it",
                 )
             self._occurrences[sha] = occurrence + 1
-            row = hits[0]  # the most recent recording of this occurrence
+            row = hits[-1]  # the most recent recording of this occurrence
             response = json.loads(row["response"])
             seconds = time.monotonic() - start
             request = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens,

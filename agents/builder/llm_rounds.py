@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agents.builder import llm_explorer, llm_roles, test_manager
 from agents.builder.llm_io import MalformedOutput
-from agents.llm import Budget, BudgetExceeded
+from agents.llm import Budget, BudgetExceeded, LLMRequestError
 
 EVIDENCE_LINES = 40
 EVIDENCE_CHARS = 5000
@@ -88,4 +88,7 @@ def run_llm_rounds(builder, last):
     except MalformedOutput as exc:
         last.detail = f"{last.detail} (LLM stopped: {exc})"
         builder._record("test_analyst", "llm output", "malformed", time.monotonic(), str(exc))
+    except LLMRequestError as exc:  # e.g. a prompt over the context length: this instance only
+        last.detail = f"{last.detail} (LLM stopped: {exc.what})"
+        builder._record("test_analyst", "llm request", "refused", time.monotonic(), exc.what)
     return last

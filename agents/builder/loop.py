@@ -91,6 +91,8 @@ class Builder:
         self.candidate = candidate
         self.snapshot = Snapshot(mirror, candidate.base_commit)
         self.facts = explorer.explore(self.snapshot, ctx.settings.default_python)
+        self.base_date = mirror.repo.commit(candidate.base_commit).committed_datetime
+        """Date of base_commit: the dependency cut-off and the memory pool's notion of "when"."""
         self.tried: set[str] = set()
         self.on_validating = on_validating
         self._record("explorer", "read setup files", "ok", time.monotonic(),
@@ -109,7 +111,7 @@ class Builder:
     def _cutoff(self) -> str:
         if not self.ctx.settings.exclude_newer:
             return ""
-        return environment_manager.exclude_newer_date(self.candidate.created_at)
+        return environment_manager.exclude_newer_date(self.base_date)
 
     # ---- one try ----------------------------------------------------------------------------------
 
@@ -117,7 +119,7 @@ class Builder:
         """Render, build and validate ``recipe``; None if this exact build was already tried."""
         cand, ctx = self.candidate, self.ctx
         fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
-        cutoff_date = cand.created_at if ctx.settings.exclude_newer else None
+        cutoff_date = self.base_date if ctx.settings.exclude_newer else None
         started = time.monotonic()
         plan = environment_manager.plan_env(cand, recipe, fp, cutoff_date)
         eval_script = test_manager.write_eval_script(cand, self.snapshot, recipe)
@@ -179,7 +181,7 @@ class Builder:
         same_fp = pool.by_fingerprint(heuristic_fp)
         if same_fp is not None:
             entries.append(same_fp)
-        entries += pool.for_repo(self.candidate.repo, self.candidate.created_at)
+        entries += pool.for_repo(self.candidate.repo, self.base_date)
         seen: set[str] = set()
         out = []
         for entry in entries:
@@ -221,7 +223,7 @@ class Builder:
             repo=self.candidate.repo, language=self.candidate.language, fingerprint=trial.fingerprint,
             image_tag=self.ctx.store.environment(trial.fingerprint).image_tag, recipe=trial.recipe,
             dockerfile=trial.dockerfile, dependencies=dependency_names(self.facts.requirements),
-            commit_date=self.candidate.created_at, version=self.candidate.version,
+            commit_date=self.base_date, version=self.candidate.version,
             instance_id=self.candidate.instance_id, builder=trial.source,
         )
 

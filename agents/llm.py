@@ -133,6 +133,8 @@ class LLMSettings(BaseModel):
                 raise UserError(
                     f"FACTORY_LLM_TIMEOUT={timeout!r} is not a number of seconds", "set it to e.g. 120"
                 ) from exc
+        if (_env(env, "FACTORY_LLM_NATIVE_TOOLS") or "").lower() in ("1", "true", "yes"):
+            values["native_tools"] = True
         prices_json = _env(env, "FACTORY_LLM_PRICES")
         if prices_json is not None:
             try:
@@ -451,8 +453,13 @@ class LLMSession:
                 "max_seconds", f"{self.instance_id}: {self.elapsed():.0f}s reached max_seconds={b.max_seconds:g}"
             )
 
-    def chat(self, role: str, messages: list[dict[str, str]]) -> Reply:
-        """Send ``messages`` (``{"role", "content"}`` dicts) as role ``role``; return the assistant's text."""
+    def chat(self, role: str, messages: list[dict[str, str]], tools: list[dict[str, Any]] | None = None) -> Reply:
+        """Send ``messages`` (``{"role", "content"}`` dicts) as role ``role``; return the assistant's text.
+
+        ``tools`` (OpenAI function schemas) are sent only when the model is configured for native tool
+        calls; a tool call in the answer comes back as the same text action a text-only model would
+        write, ``{"tool": <name>, ...arguments}``, so roles handle one format whatever the server.
+        """
         messages = _validate_messages(messages)
         self.check_budget()
         client = self.client
@@ -467,6 +474,9 @@ class LLMSession:
             "occurrence": occurrence,
         }
         payload = {"model": settings.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        if tools and settings.native_tools:
+            payload["tools"] = tools
+            request["tools"] = [t["function"]["name"] for t in tools]
         retries: list[str] = []
         start = time.monotonic()
         self.calls += 1
@@ -567,6 +577,14 @@ def _parse_completion(completion: Any) -> tuple[str, dict[str, Any], str]:
         )
     choice = choices[0]
     text = getattr(choice.message, "content", None) or ""
+    calls = getattr(choice.message, "tool_calls", None) or []
+    if calls:  # a native tool call, normalised to the text action every role reads
+        function = calls[0].function
+        try:
+            arguments = json.loads(function.arguments or "{}")
+        except ValueError:
+            arguments = {"raw_arguments": function.arguments}
+        text = json.dumps({"tool": function.name, **(arguments if isinstance(arguments, dict) else {})})
     usage_obj = getattr(completion, "usage", None)
     usage: dict[str, Any] = {}
     if usage_obj is not None:

@@ -8,6 +8,7 @@ is a ``str`` (the assistant's content) or a dict:
 - ``{"content": "...", "cached_tokens": 8}``: an answer, optionally with cached prompt tokens;
 - ``{"status": 429, "retry_after": 2}``, ``{"status": 500}``, ``{"status": 404, "error": "model not found"}``:
   an error with an OpenAI-style error body (``retry_after`` sets the ``Retry-After`` header);
+- ``{"tool_call": {"name": "read_file", "arguments": {"path": "x"}}}``: a native tool call (``tool_calls``);
 - ``"delay": seconds`` in any dict item waits before answering (to provoke client timeouts).
 
 Tokens are counted deterministically: ``max(1, len(text) // 4)`` per message and per answer.
@@ -165,6 +166,15 @@ class ScriptedLLM:
             self._send(handler, status, self._error(str(item.get("error", f"scripted HTTP {status}")), status), headers)
             return
         content = str(item.get("content", ""))
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        finish = "stop"
+        if "tool_call" in item:  # {"tool_call": {"name": ..., "arguments": {...}}}: a native tool call
+            call = item["tool_call"]
+            arguments = json.dumps(call.get("arguments", {}))
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": f"call_{len(self.requests)}", "type": "function",
+                "function": {"name": call["name"], "arguments": arguments}}]}
+            finish, content = "tool_calls", call["name"] + arguments
         prompt = sum(count_tokens(str(m.get("content") or "")) for m in messages)
         completion = count_tokens(content)
         self._send(handler, 200, {
@@ -174,8 +184,8 @@ class ScriptedLLM:
             "model": model,
             "choices": [{
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": finish,
                 "logprobs": None,
             }],
             "usage": {

@@ -31,6 +31,23 @@ class ExplorerAction(BaseModel):
     """With ``done``: the setup facts found (install steps, env vars, system packages, test command)."""
 
 
+def _tool(name: str, description: str, **params: str) -> dict:
+    return {"type": "function", "function": {
+        "name": name, "description": description,
+        "parameters": {"type": "object", "properties": {k: {"type": "string", "description": v}
+                                                        for k, v in params.items()},
+                       "required": list(params)}}}
+
+
+#: The same tools as native function schemas, for models configured with native tool calls.
+TOOLS = [
+    _tool("list_dir", "List a folder of the repository", path="folder, '.' for the top"),
+    _tool("read_file", "Read a file (cut at a few thousand characters)", path="file path"),
+    _tool("search", "Find files by name or glob, and lines containing a text", pattern="text or glob"),
+    _tool("done", "Finish with the setup facts found", facts="install steps, env vars, system packages, test command"),
+]
+
+
 def list_dir(snapshot: Snapshot, path: str) -> str:
     prefix = "" if path in (".", "", "/") else path.strip("/") + "/"
     entries = set()
@@ -81,7 +98,7 @@ def explore(
     ]
     tokens = 0
     for _ in range(MAX_STEPS):
-        action, spent = ask(session, "explorer", messages, ExplorerAction)
+        action, spent = ask(session, "explorer", messages, ExplorerAction, tools=TOOLS)
         tokens += spent
         if action.tool == "done":
             return action.facts, tokens

@@ -38,12 +38,16 @@ def extract_json(text: str) -> dict:
     return value
 
 
-def ask(session, role: str, messages: list[dict[str, str]], schema: type[Model], retries: int = 2) -> tuple[Model, int]:
-    """Ask until the reply parses as ``schema``; return it and the tokens spent."""
+def ask(
+    session, role: str, messages: list[dict[str, str]], schema: type[Model], retries: int = 2,
+    tools: list[dict] | None = None,
+) -> tuple[Model, int]:
+    """Ask until the reply parses as ``schema``; return it and the tokens spent (``tools``: native tool
+    schemas for models configured to use them; their calls arrive as the same JSON)."""
     tokens = 0
     history = list(messages)
     for _ in range(retries + 1):
-        reply = session.chat(role, history)
+        reply = session.chat(role, history, tools=tools) if tools else session.chat(role, history)
         tokens += reply.tokens_in + reply.tokens_out
         try:
             return schema.model_validate(extract_json(reply.text)), tokens

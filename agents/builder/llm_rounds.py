@@ -9,6 +9,7 @@ recipe and the latest feedback instead of growing without bound.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -18,19 +19,35 @@ from agents.llm import Budget, BudgetExceeded, LLMRequestError
 
 EVIDENCE_LINES = 40
 EVIDENCE_CHARS = 5000
+# What changes from run to run in a log without changing what it says: durations ("in 0.03s", pytest
+# centres its summary in a rule of "=" whose length follows), transfer rates, container/layer ids.
+# Evidence is part of the prompts, so it must be steady or --replay would miss on every rerun.
+_VOLATILE = [
+    (re.compile(r"\b\d+(?:\.\d+)?s\b(?: \(\d+:\d\d:\d\d\))?"), "<t>"),
+    (re.compile(r"\b\d+(?:\.\d+)? ?[kMG]i?B/s\b"), "<rate>"),
+    (re.compile(r"\b[0-9a-f]{12,64}\b"), "<id>"),
+    (re.compile(r"([=_-])\1{2,}"), r"\1\1\1"),
+]
+
+
+def steady(text: str) -> str:
+    """``text`` with timings, rates and ids masked, so the same outcome always reads the same."""
+    for pattern, replacement in _VOLATILE:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def evidence(builder, trial) -> str:
     """What the analyst may read: exit codes, failing tests and bounded log tails of the last runs."""
     if trial.image == "" and trial.detail:
-        return f"The image build failed ({trial.reason}):\n{trial.detail[-EVIDENCE_CHARS:]}"
+        return f"The image build failed ({trial.reason}):\n{steady(trial.detail)[-EVIDENCE_CHARS:]}"
     parts = [f"Verdict: {trial.status.value}({trial.reason}) — {trial.detail}"]
     for run in builder.ctx.store.validations(builder.candidate.instance_id):
         bad = sorted(t for t, o in run.tests.items() if o in ("failed", "error"))
         parts.append(f"{run.phase} run {run.run_index}: exit code {run.exit_code}, verdict {run.verdict}, "
                      f"{len(run.tests)} tests, failing: {', '.join(bad[:10]) or 'none'}")
         log = Path(run.log_path).read_text(errors="replace") if run.log_path and Path(run.log_path).exists() else ""
-        parts.append("\n".join(log.splitlines()[-EVIDENCE_LINES:]))
+        parts.append(steady("\n".join(log.splitlines()[-EVIDENCE_LINES:])))
     return "\n".join(parts)[-EVIDENCE_CHARS:]
 
 

@@ -184,6 +184,10 @@ def build(
             out.print("Nothing to do: every candidate is already built and validated.")
         else:
             out.print(f"Processed {len(report.processed)} candidate(s) in {report.seconds:.1f}s.")
+        if client is not None:
+            t = store.llm_totals()
+            out.print(f"LLM ledger: {t['calls']} call(s), {t['tokens_in']} tokens in / {t['tokens_out']} out, "
+                      f"${t['usd']:.4f}; {t['replayed']} replayed")
         _print_counts(store.counts())
 
 

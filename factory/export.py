@@ -46,6 +46,7 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
             "status": inst.status.value,
             "reason": inst.reason,
             "image": inst.image,
+            "builder": inst.builder,
             "env_image": env.image_tag if env else "",
             "python_version": env.python_version if env else "",
             "dockerfile": env.dockerfile if env else "",

@@ -300,10 +300,10 @@ def demo(
         n = export_jsonl(store, dataset)
         rows = summary(store, repo)
     table = Table(title="demo: every example commit and what the factory concluded")
-    for col in ("commit", "subject", "instance", "expected", "observed", ""):
+    for col in ("commit", "subject", "instance", "expected", "observed", "env by", ""):
         table.add_column(col)
     for row in rows:
-        table.add_row(row.sha, row.subject, row.instance_id, row.expected, row.observed,
+        table.add_row(row.sha, row.subject, row.instance_id, row.expected, row.observed, row.builder,
                       "[green]ok[/]" if row.ok else "[red]MISMATCH[/]")
     out.print(table)
     out.print(f"dataset: {dataset} ({n} valid instances); {time.monotonic() - started:.0f}s")

@@ -22,6 +22,8 @@ class DemoRow:
     instance_id: str
     expected: str
     observed: str
+    builder: str = ""
+    """Who produced the environment: memory | heuristic | llm:<model> (empty for non-candidates)."""
 
     @property
     def ok(self) -> bool:
@@ -54,9 +56,9 @@ def summary(store: Store, repo: Path) -> list[DemoRow]:
     rows = []
     for sha, subject in first_parent_subjects(repo):
         iid = by_commit.get(sha, "")
-        observed = "not a candidate"
+        observed, builder = "not a candidate", ""
         if iid:
             inst = store.instance(iid)
-            observed = outcome_label(inst.status, inst.reason)
-        rows.append(DemoRow(subject, sha[:7], iid, tinyledger.EXPECTED.get(subject, "?"), observed))
+            observed, builder = outcome_label(inst.status, inst.reason), inst.builder
+        rows.append(DemoRow(subject, sha[:7], iid, tinyledger.EXPECTED.get(subject, "?"), observed, builder))
     return rows

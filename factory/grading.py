@@ -16,14 +16,24 @@ from factory.models import TestOutcome
 
 MARKER = "FACTORY_EXIT_CODE"
 PATCH_FAILED_MARKER = "FACTORY_PATCH_FAILED"
+TEST_SECONDS_MARKER = "FACTORY_TEST_SECONDS"
 _MARKER_LINE = re.compile(rf"^{MARKER}=(\d+)\s*$", re.M)
 _PATCH_FAILED_LINE = re.compile(rf"^{PATCH_FAILED_MARKER}=(\w+)\s*$", re.M)
+_TEST_SECONDS_LINE = re.compile(rf"^{TEST_SECONDS_MARKER}=(\d+(?:\.\d+)?)\s*$", re.M)
 
 
 def last_exit_code(log: str) -> int | None:
     """Exit code from the last marker line, or None if the script never printed one."""
     codes = _MARKER_LINE.findall(log)
     return int(codes[-1]) if codes else None
+
+
+def command_seconds(log: str) -> float | None:
+    """Wall seconds of the test command alone, from the last ``FACTORY_TEST_SECONDS=<s>`` line the eval
+    script printed just before its exit-code marker (None for scripts that do not time it). A measurement
+    only: it never decides a verdict."""
+    hits = _TEST_SECONDS_LINE.findall(log)
+    return float(hits[-1]) if hits else None
 
 
 def patch_failure(log: str) -> str:
@@ -83,10 +93,18 @@ class RunGrade:
     infra_error: str = ""
     patch_error: str = ""
     note: str = ""
+    test_seconds: float | None = None
+    """Wall seconds of the test command alone (``FACTORY_TEST_SECONDS``), None when not printed."""
 
 
 def grade_run(log: str, junit_xml: str | None, *, timed_out: bool = False, oom: bool = False) -> RunGrade:
     """Verdict of one run from its log and JUnit report (None when the run wrote none)."""
+    grade = _grade(log, junit_xml, timed_out, oom)
+    grade.test_seconds = command_seconds(log)
+    return grade
+
+
+def _grade(log: str, junit_xml: str | None, timed_out: bool, oom: bool) -> RunGrade:
     code = last_exit_code(log)
     tests: dict[str, TestOutcome] = {}
     note = ""

@@ -179,9 +179,40 @@ def m002_llm_ledger_and_environment_memory(con: duckdb.DuckDBPyConnection) -> No
     con.execute("ALTER TABLE instances ADD COLUMN builder VARCHAR DEFAULT ''")
 
 
+def m003_eval_results(con: duckdb.DuckDBPyConnection) -> None:
+    """One row per (run, model, instance) graded by the evaluation harness (factory/harness.py). The
+    content key (instance, patch sha, image id, eval script sha) lets any later run reuse a result."""
+    con.execute(
+        """
+        CREATE TABLE eval_results (
+            run_id VARCHAR NOT NULL,
+            model VARCHAR NOT NULL,           -- model_name_or_path as given in the predictions
+            instance_id VARCHAR NOT NULL,
+            patch_sha256 VARCHAR NOT NULL,    -- sha256 of the model patch bytes ('' when empty)
+            image_id VARCHAR NOT NULL,        -- engine image id (sha256:…) the run used ('' if none)
+            eval_script_sha256 VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,          -- resolved | unresolved | error | empty
+            reason VARCHAR NOT NULL,          -- why unresolved / error (patch refused, timeout, …)
+            resolved BOOLEAN NOT NULL,
+            report VARCHAR NOT NULL,          -- JSON: the SWE-bench per-instance report (report.json value)
+            tests VARCHAR NOT NULL,           -- JSON object test id -> outcome of the graded run
+            exit_code INTEGER,
+            test_seconds DOUBLE,              -- raw test-command seconds (FACTORY_TEST_SECONDS)
+            seconds DOUBLE NOT NULL,          -- container seconds spent by this run (0 when reused)
+            reused_from VARCHAR NOT NULL,     -- run id whose result was reused ('' = ran here)
+            log_dir VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (run_id, model, instance_id)
+        )
+        """
+    )
+    con.execute("CREATE INDEX eval_results_key ON eval_results(instance_id, patch_sha256, image_id, eval_script_sha256)")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_llm_ledger_and_environment_memory,
+    m003_eval_results,
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -604,6 +635,69 @@ class Store:
                 [_now(), recipe_id],
             ).fetchall()
         return bool(found)
+
+    # ---- evaluation results ---------------------------------------------------------------------
+    # Rows of ``eval_results`` (factory/harness.py) as plain dicts; ``report`` and ``tests`` are JSON
+    # columns, decoded on read and encoded on write.
+
+    _EVAL_JSON = ("report", "tests")
+    _EVAL_COLUMNS = (
+        "run_id", "model", "instance_id", "patch_sha256", "image_id", "eval_script_sha256", "status", "reason",
+        "resolved", "report", "tests", "exit_code", "test_seconds", "seconds", "reused_from", "log_dir",
+    )
+
+    def _eval_decode(self, row: dict) -> dict:
+        row = dict(row)
+        for key in self._EVAL_JSON:
+            row[key] = json.loads(row[key])
+        return row
+
+    def save_eval_result(self, row: dict) -> None:
+        """Insert or replace the result of one (run, model, instance) and commit."""
+        values = [json.dumps(row[c], sort_keys=True) if c in self._EVAL_JSON else row[c] for c in self._EVAL_COLUMNS]
+        with self._tx() as con:
+            con.execute(
+                "DELETE FROM eval_results WHERE run_id = ? AND model = ? AND instance_id = ?",
+                [row["run_id"], row["model"], row["instance_id"]],
+            )
+            con.execute(
+                f"INSERT INTO eval_results ({','.join(self._EVAL_COLUMNS)}, created_at)"
+                f" VALUES ({','.join('?' * (len(self._EVAL_COLUMNS) + 1))})",
+                [*values, _now()],
+            )
+
+    def reusable_eval_result(
+        self, instance_id: str, patch_sha256: str, image_id: str, eval_script_sha256: str
+    ) -> dict | None:
+        """The newest graded (resolved or unresolved) result with this exact content key, from any run;
+        None when the instance, the patch bytes, the image or the eval script differ from every stored one."""
+        rows = self._rows(
+            "SELECT * FROM eval_results WHERE instance_id = ? AND patch_sha256 = ? AND image_id = ?"
+            " AND eval_script_sha256 = ? AND status IN ('resolved', 'unresolved') AND image_id <> ''"
+            " ORDER BY created_at DESC LIMIT 1",
+            [instance_id, patch_sha256, image_id, eval_script_sha256],
+        )
+        return self._eval_decode(rows[0]) if rows else None
+
+    def eval_results(self, run_id: str, model: str | None = None) -> list[dict]:
+        """Rows of one run (one model's when given), by model and instance id."""
+        sql, params = "SELECT * FROM eval_results WHERE run_id = ?", [run_id]
+        if model is not None:
+            sql, params = sql + " AND model = ?", [run_id, model]
+        return [self._eval_decode(r) for r in self._rows(sql + " ORDER BY model, instance_id", params)]
+
+    def eval_runs(self) -> list[dict]:
+        """One row per (run, model): counts per status, reused results, container seconds, last write."""
+        return self._rows(
+            "SELECT run_id, model, count(*) AS instances,"
+            " count(*) FILTER (WHERE status = 'resolved') AS resolved,"
+            " count(*) FILTER (WHERE status = 'unresolved') AS unresolved,"
+            " count(*) FILTER (WHERE status = 'error') AS error,"
+            " count(*) FILTER (WHERE status = 'empty') AS empty,"
+            " count(*) FILTER (WHERE reused_from <> '') AS reused,"
+            " sum(seconds) AS seconds, max(created_at) AS updated_at"
+            " FROM eval_results GROUP BY run_id, model ORDER BY updated_at DESC, run_id, model"
+        )
 
 
 def _candidate(row: dict) -> Candidate:

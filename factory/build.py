@@ -9,16 +9,21 @@ the next begins, so an interrupted run resumes where it stopped: a candidate fou
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import git
+import requests
+from docker.errors import DockerException
+
 from agents.builder import loop
 from agents.builder.loop import BuildContext
 from factory.config import Settings
-from factory.docker.runtime import EngineError, connect, reap_leaked_containers
+from factory.docker.runtime import BuildError, EngineError, connect, reap_leaked_containers
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror
 from factory.models import Candidate, InfraError, Instance, Status
@@ -39,12 +44,22 @@ class _Mirrors:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._cache: dict[str, Mirror] = {}
+        self._lock = threading.Lock()
 
     def get(self, candidate: Candidate) -> Mirror:
+        """The mirror holding ``candidate.base_commit``; fetched only if that commit is missing (and never
+        by two workers at once)."""
         source = candidate.source.split(":", 1)[1]
-        if source not in self._cache:
-            self._cache[source] = open_mirror(source, self.settings.mirrors_dir, candidate.repo)
-        return self._cache[source]
+        with self._lock:
+            mirror = self._cache.get(source) or open_mirror(
+                source, self.settings.mirrors_dir, candidate.repo, fetch=False
+            )
+            try:
+                mirror.repo.git.cat_file("-e", f"{candidate.base_commit}^{{commit}}")
+            except git.GitCommandError:
+                mirror = open_mirror(source, self.settings.mirrors_dir, candidate.repo, fetch=True)
+            self._cache[source] = mirror
+            return mirror
 
 
 def new_run_id() -> str:
@@ -56,7 +71,7 @@ def process(instance_id: str, ctx: BuildContext, mirrors: _Mirrors) -> Instance:
     store = ctx.store
     try:
         return _process(instance_id, replace(ctx, log_dir=ctx.log_dir / instance_id), mirrors)
-    except EngineError as exc:
+    except (EngineError, BuildError, DockerException, requests.RequestException) as exc:
         inst = store.instance(instance_id)
         inst.status, inst.reason, inst.detail = Status.ERROR, InfraError.DOCKER.value, str(exc)[:2000]
         store.save_instance(inst)
@@ -111,7 +126,9 @@ def build_pending(
         unknown = sorted(set(only) - store.instance_ids())
         if unknown:
             raise UserError(f"unknown instance id(s): {', '.join(unknown)}", "see `factory status --list`")
-    if rebuild:
+    client = None
+    if rebuild:  # only once the engine answers: a rebuild must not wipe verdicts it cannot redo
+        client = connect()
         targets = only if only is not None else sorted(store.instance_ids())
         store.reset(targets)
     pending = store.pending(only)
@@ -120,7 +137,7 @@ def build_pending(
     if not pending:
         report.seconds = time.monotonic() - started
         return report
-    client = connect()
+    client = client or connect()
     report.reaped_containers = reap_leaked_containers(client)
     mirrors = _Mirrors(settings)
     ctx = BuildContext(
@@ -139,12 +156,18 @@ def build_pending(
             if on_done:
                 on_done(inst)
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="factory-build") as pool:
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="factory-build")
+        try:
             futures = {pool.submit(one, iid): iid for iid in pending}
             for future in as_completed(futures):
                 inst = future.result()
                 report.processed.append(futures[future])
                 if on_done:
                     on_done(inst)
+        except BaseException:
+            # A user error in one worker, or Ctrl-C: stop now; queued candidates stay pending.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
     report.seconds = time.monotonic() - started
     return report

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from agents.builder.llm_io import ask
 from agents.builder.prompts import render_prompt
@@ -27,11 +27,23 @@ class EnvProposal(BaseModel):
     install_commands: list[str]
     installable: bool = True
 
+    @model_validator(mode="after")
+    def _fits_a_recipe(self) -> EnvProposal:
+        """Recipe rules (known Python, valid apt and variable names) are checked here, so a violation is
+        shown back to the model like any malformed reply instead of failing later."""
+        Recipe(**self.model_dump())
+        return self
+
 
 class TestProposal(BaseModel):
     test_command: str = ""
     pre_test_commands: list[str] = Field(default_factory=list)
     test_env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fits_a_recipe(self) -> TestProposal:
+        Recipe(python_version="3.11", install_commands=[], **self.model_dump())
+        return self
 
 
 class Routing(BaseModel):

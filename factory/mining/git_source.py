@@ -18,7 +18,7 @@ import git
 
 from factory.config import Settings
 from factory.errors import UserError
-from factory.mining.mirror import Mirror, open_mirror
+from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.split import split_diff
 from factory.models import Candidate
@@ -106,7 +106,7 @@ def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -
         problem_statement=statement,
         created_at=commit.committed_datetime,
         version=_version(repo, base),
-        source=f"git:{mirror.source}",
+        source=f"git:{redact(mirror.source)}",
         issue_numbers=refs.issues,
         pull_number=refs.pull_number,
         test_files=split.test_files,

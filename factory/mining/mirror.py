@@ -67,8 +67,16 @@ class Mirror:
         return name
 
 
-def open_mirror(source: str, mirrors_dir: Path, name: str | None = None) -> Mirror:
-    """Create or refresh the mirror of ``source`` (a local path or a URL) and return it."""
+def redact(url: str) -> str:
+    """``url`` without a ``user:password@`` part, so credentials never reach the DB, logs or exports."""
+    return re.sub(r"(://)[^/@\s]+@", r"\1", url)
+
+
+def open_mirror(source: str, mirrors_dir: Path, name: str | None = None, fetch: bool = True) -> Mirror:
+    """Create or refresh the mirror of ``source`` (a local path or a URL) and return it.
+
+    ``fetch=False`` reuses an existing mirror as it is (the build stage: its commits are already there).
+    """
     remote = is_remote(source)
     if not remote:
         local = Path(source).expanduser().resolve()
@@ -84,6 +92,8 @@ def open_mirror(source: str, mirrors_dir: Path, name: str | None = None) -> Mirr
     slug = name or repo_slug(source_ref, origin)
     digest = hashlib.sha256(source_ref.encode()).hexdigest()[:8]
     path = mirrors_dir / f"{slug.replace('/', '__')}-{digest}.git"
+    if path.exists() and not fetch:
+        return Mirror(source=source_ref, path=path, slug=slug)
     try:
         if path.exists():
             repo = git.Repo(path)
@@ -96,7 +106,7 @@ def open_mirror(source: str, mirrors_dir: Path, name: str | None = None) -> Mirr
         lines = [ln.strip(" '\"") for ln in (exc.stderr or str(exc)).splitlines()]
         fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))] or [ln for ln in lines if ln]
         raise UserError(
-            f"cannot fetch {source}: {fatal[-1] if fatal else 'git failed'}",
+            redact(f"cannot fetch {source}: {fatal[-1] if fatal else 'git failed'}"),
             "check the URL or path, your network and credentials",
         ) from exc
     # Local paths are kept absolute: a later `factory build` may run from another directory.

@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test venv docker base lint bench clean-images
+.PHONY: demo test venv docker base lint bench
 
 demo: base
 	$(BIN)/factory demo

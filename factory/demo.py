@@ -6,6 +6,8 @@ The summary compares what the factory concluded for each commit of the example w
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +33,16 @@ class DemoRow:
 
 
 def ensure_example(path: Path) -> Path:
-    """Create the example repository at ``path`` unless it is already there."""
+    """Create the example repository at ``path`` unless it is already there (built aside and renamed into
+    place, so an interrupted demo never leaves half a repository behind)."""
     if (path / ".git").exists():
         return path
-    return tinyledger.create(path)
+    scratch = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    tinyledger.create(scratch)
+    shutil.rmtree(path, ignore_errors=True)
+    scratch.rename(path)
+    return path
 
 
 def first_parent_subjects(repo: Path) -> list[tuple[str, str]]:

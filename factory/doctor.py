@@ -33,7 +33,7 @@ def _docker(settings: Settings) -> tuple[list[Check], object | None]:
         "containers", not leaked,
         f"{len(leaked)} issue-factory container(s) exist: {', '.join(c['name'] for c in leaked[:5])}"
         if leaked else "no issue-factory containers left behind",
-        "they are removed by the next `factory build` when their process is gone",
+        "`factory build` (with work pending) removes those whose process is gone",
     ))
     return checks, client
 

@@ -262,7 +262,9 @@ class EnvironmentPool:
                     "commit_date": earliest.commit_date,
                     "version": earliest.version,
                     "provenance": list(dict.fromkeys([*old.provenance, instance_id])),
-                    "successes": old.successes + 1,
+                    # An instance proves a recipe once: a rebuild or a crash before the instance row was
+                    # saved must not count it again.
+                    "successes": old.successes + (instance_id not in old.provenance),
                     "updated_at": now,
                 })
             written.append(entry)

@@ -72,6 +72,7 @@ def plan_env(
         env=recipe.env,
         exclude_newer=cutoff,
         install_commands=commands,
+        project_name=recipe.project_name,
     )
     # The tag hashes the recipe minus its comment lines (which name the commit that happened to build it).
     body = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))

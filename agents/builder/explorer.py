@@ -33,6 +33,7 @@ _CI_VERSIONS = re.compile(
     r"python-version\s*:\s*(\[[^\]]*\]|['\"]?3\.\d+['\"]?|(?:-\s*['\"]?3\.\d+['\"]?\s*)+)"
 )
 _SETUP_PY_REQUIRES = re.compile(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]")
+_SETUP_PY_NAME = re.compile(r"\bname\s*=\s*['\"]([A-Za-z0-9._-]+)['\"]")
 _SETUP_PY_EXTRAS = re.compile(r"extras_require\s*=\s*\{(.*?)\}", re.S)
 _DICT_KEY = re.compile(r"['\"]([\w.-]+)['\"]\s*:")
 DEPENDENCY_FILES = re.compile(
@@ -51,6 +52,8 @@ class SetupFacts:
     dependency_files: dict[str, str] = field(default_factory=dict)
     """Path -> sha256 of every file that decides the installed dependencies."""
     notes: list[str] = field(default_factory=list)
+    project_name: str = ""
+    """Distribution name from pyproject / setup.cfg / setup.py (empty if none is declared)."""
     requirements: list[str] = field(default_factory=list)
     """Requirement strings the project declares (runtime, extras, requirements files): what the memory
     pool compares between repositories."""
@@ -61,6 +64,7 @@ class SetupFacts:
             python_version=self.python_version,
             install_commands=self.install_commands,
             installable=self.installable,
+            project_name=self.project_name,
         )
 
     def fingerprint(self) -> str:
@@ -215,7 +219,12 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
         if re.search(r"requirements.*\.(txt|in)$", path, re.I):
             requirements.extend((snapshot.read(path) or "").splitlines())
     requirements.extend(tox)
+    name = pyproject.get("project", {}).get("name") or cfg.get("metadata", "name", fallback="")
+    if not name:
+        match = _SETUP_PY_NAME.search(setup_py)
+        name = match.group(1) if match else ""
     return SetupFacts(
         python_version, python_reason, commands, installable, dependency_files, notes,
+        str(name) if re.fullmatch(r"[A-Za-z0-9._-]+", str(name)) else "",
         [r.strip() for r in requirements if r.strip()],
     )

@@ -66,17 +66,11 @@ def read_file(snapshot: Snapshot, path: str) -> str:
 
 
 def search(snapshot: Snapshot, pattern: str) -> str:
-    hits = [f for f in snapshot.files() if fnmatch.fnmatch(f, pattern) or pattern in f]
-    if len(hits) < SEARCH_HITS:
-        for f in snapshot.files():
-            if len(hits) >= SEARCH_HITS or f in hits:
-                continue
-            text = snapshot.read(f, max_bytes=200_000) or ""
-            for number, line in enumerate(text.splitlines(), 1):
-                if pattern in line:
-                    hits.append(f"{f}:{number}: {line.strip()[:160]}")
-                    break
-    return "\n".join(hits[:SEARCH_HITS]) or "(no match)"
+    """File names matching ``pattern`` (glob or substring), then lines containing it (``git grep``)."""
+    hits = [f for f in snapshot.files() if fnmatch.fnmatch(f, pattern) or pattern in f][:SEARCH_HITS]
+    if pattern and len(hits) < SEARCH_HITS:
+        hits += snapshot.grep(pattern, SEARCH_HITS - len(hits))
+    return "\n".join(hits) or "(no match)"
 
 
 def run_tool(snapshot: Snapshot, action: ExplorerAction) -> str:

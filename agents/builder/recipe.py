@@ -31,6 +31,9 @@ class Recipe(BaseModel):
     """Shell commands run from the source root in the env image, in order."""
     installable: bool = True
     """Whether the repository itself is pip-installed (editable) in the instance image."""
+    project_name: str = ""
+    """The distribution name of the repository itself: uninstalled again at the end of the env image,
+    so a shared env image holds no code of the commit that happened to build it."""
     test_command: str = ""
     """Test command; ``{targets}`` and ``{junit}`` are filled in. Empty: pytest over the target tests."""
     pre_test_commands: list[str] = Field(default_factory=list)

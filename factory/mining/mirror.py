@@ -131,15 +131,32 @@ class Snapshot:
         self.mirror = mirror
         self.sha = sha
         self._files: list[str] | None = None
+        self._file_set: frozenset[str] = frozenset()
 
     def files(self) -> list[str]:
         if self._files is None:
             out = self.mirror.repo.git.ls_tree("-r", "--name-only", "-z", self.sha)
             self._files = [f for f in out.split("\0") if f]
+            self._file_set = frozenset(self._files)
         return self._files
 
     def exists(self, path: str) -> bool:
-        return path in set(self.files())
+        self.files()
+        return path in self._file_set
+
+    def grep(self, text: str, limit: int) -> list[str]:
+        """``path:line: text`` of the first line containing ``text`` in each file (one git process)."""
+        try:
+            out = self.mirror.repo.git.grep("-n", "-I", "-F", "--max-count=1", "-e", text, self.sha)
+        except git.GitCommandError:  # exit code 1: no match
+            return []
+        hits = []
+        for line in out.splitlines()[:limit]:
+            _, _, rest = line.partition(":")  # drop the "<sha>:" prefix
+            path, _, rest = rest.partition(":")
+            number, _, content = rest.partition(":")
+            hits.append(f"{path}:{number}: {content.strip()[:160]}")
+        return hits
 
     def read(self, path: str, max_bytes: int = 1_000_000) -> str | None:
         """Text of ``path`` at this commit (None if absent); large files are cut at ``max_bytes``."""

@@ -95,7 +95,11 @@ def build_env(
                 store.save_environment(known.model_copy(
                     update={"source_commit": candidate.base_commit, "dockerfile": plan.dockerfile}))
             return ImageOutcome(True, plan.image_tag, reused=True)
-        if known and known.status == "failed" and known.image_tag == plan.image_tag and not rebuild_failed:
+        same_run = bool(known and known.log_path) and Path(known.log_path).parent.parent == log_dir.parent
+        if known and known.status == "failed" and known.image_tag == plan.image_tag and same_run \
+                and not rebuild_failed:
+            # Within one run a failed recipe is not rebuilt for every candidate sharing it; a later run
+            # tries again (the failure may have been PyPI's, not the recipe's).
             return ImageOutcome(False, detail=known.error, log_path=known.log_path, reused=True)
         with _lock(f"base:{recipe.python_version}"):
             base_images.ensure(client, recipe.python_version, settings, say=lambda _msg: None)

@@ -65,20 +65,26 @@ def load(source: str | Path, dataset: list[dict] | None = None) -> Predictions:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read predictions file {path}: {exc}", "pass a UTF-8 JSON or JSONL file") from exc
     loaded = Predictions(source=str(path))
-    if path.suffix.lower() == ".json" and not _looks_like_jsonl(text):
-        _load_json(text, path, loaded)
-    else:
+    if path.suffix.lower() != ".json":
         _load_jsonl(text, path, loaded)
-    return loaded
-
-
-def _looks_like_jsonl(text: str) -> bool:
-    """A ``.json`` file that is really JSON Lines (several top-level objects, one a line)."""
+        return loaded
     try:
-        json.loads(text)
-        return False
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return exc.msg == "Extra data"
+        if exc.msg == "Extra data":  # a .json file that is really JSON Lines (SWE-agent's all_preds.json…)
+            _load_jsonl(text, path, loaded)
+            return loaded
+        raise UserError(
+            f"predictions file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            "fix the file, or write one prediction per line as .jsonl (bad lines are then skipped one by one)",
+        ) from exc
+    if not isinstance(data, list | dict):
+        raise UserError(
+            f"predictions file {path} holds a JSON {type(data).__name__}, not a list or an object",
+            "write a list of predictions, or an object keyed by instance id (like preds.json)",
+        )
+    _load_json(text, path, loaded)
+    return loaded
 
 
 def _line(text: str, pos: int) -> int:
@@ -92,28 +98,17 @@ def _load_jsonl(text: str, path: Path, out: Predictions) -> None:
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as exc:
-            out.problems.append(f"{path.name} line {number}: not JSON ({exc.msg} at column {exc.colno})")
+            out.problems.append(f"{path.name} line {number}: not JSON ({exc.msg}, column {exc.colno})")
             continue
         _add(record, None, number, path, out)
 
 
 def _load_json(text: str, path: Path, out: Predictions) -> None:
-    """A list of records or a dict keyed by instance id, walked item by item so each has its line."""
+    """A valid JSON list of records or dict keyed by instance id, walked item by item (with
+    ``raw_decode``) so that each record knows the line it starts on."""
     decoder = json.JSONDecoder()
-    try:
-        json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(
-            f"predictions file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            "fix the file, or write one prediction per line as .jsonl (bad lines are then skipped one by one)",
-        ) from exc
     pos = _skip_ws(text, 0)
-    opener = text[pos : pos + 1]
-    if opener not in ("[", "{"):
-        raise UserError(
-            f"predictions file {path} holds a JSON {type(json.loads(text)).__name__}, not a list or an object",
-            "write a list of predictions, or an object keyed by instance id (like preds.json)",
-        )
+    opener = text[pos]
     closer = "]" if opener == "[" else "}"
     pos = _skip_ws(text, pos + 1)
     while text[pos] != closer:

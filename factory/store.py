@@ -195,7 +195,7 @@ def m003_eval_results(con: duckdb.DuckDBPyConnection) -> None:
             reason VARCHAR NOT NULL,          -- why unresolved / error (patch refused, timeout, …)
             resolved BOOLEAN NOT NULL,
             report VARCHAR NOT NULL,          -- JSON: the SWE-bench per-instance report (report.json value)
-            tests VARCHAR NOT NULL,           -- JSON object test id -> outcome of the graded run
+            grade VARCHAR NOT NULL,           -- JSON: the graded run (verdict, exit code, patch error, per-test)
             exit_code INTEGER,
             test_seconds DOUBLE,              -- raw test-command seconds (FACTORY_TEST_SECONDS)
             seconds DOUBLE NOT NULL,          -- container seconds spent by this run (0 when reused)
@@ -206,7 +206,9 @@ def m003_eval_results(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
-    con.execute("CREATE INDEX eval_results_key ON eval_results(instance_id, patch_sha256, image_id, eval_script_sha256)")
+    con.execute(
+        "CREATE INDEX eval_results_key ON eval_results(instance_id, patch_sha256, image_id, eval_script_sha256)"
+    )
 
 
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
@@ -637,13 +639,13 @@ class Store:
         return bool(found)
 
     # ---- evaluation results ---------------------------------------------------------------------
-    # Rows of ``eval_results`` (factory/harness.py) as plain dicts; ``report`` and ``tests`` are JSON
+    # Rows of ``eval_results`` (factory/harness.py) as plain dicts; ``report`` and ``grade`` are JSON
     # columns, decoded on read and encoded on write.
 
-    _EVAL_JSON = ("report", "tests")
+    _EVAL_JSON = ("report", "grade")
     _EVAL_COLUMNS = (
         "run_id", "model", "instance_id", "patch_sha256", "image_id", "eval_script_sha256", "status", "reason",
-        "resolved", "report", "tests", "exit_code", "test_seconds", "seconds", "reused_from", "log_dir",
+        "resolved", "report", "grade", "exit_code", "test_seconds", "seconds", "reused_from", "log_dir",
     )
 
     def _eval_decode(self, row: dict) -> dict:

@@ -23,6 +23,7 @@ EVIDENCE_CHARS = 5000
 # centres its summary in a rule of "=" whose length follows), transfer rates, container/layer ids.
 # Evidence is part of the prompts, so it must be steady or --replay would miss on every rerun.
 _VOLATILE = [
+    (re.compile(r"^(FACTORY_TEST_SECONDS=)[0-9.]+", re.M), r"\1<t>"),  # the eval script's test-command timing
     (re.compile(r"\b\d+(?:\.\d+)?s\b(?: \(\d+:\d\d:\d\d\))?"), "<t>"),
     (re.compile(r"\b\d+(?:\.\d+)? ?[kMG]i?B/s\b"), "<rate>"),
     (re.compile(r"\b[0-9a-f]{12,64}\b"), "<id>"),

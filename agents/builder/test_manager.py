@@ -65,6 +65,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
     else:
         command = test_command(targets)
     existing = [f for f in candidate.test_files if snapshot.exists(f)]
+    created = [f for f in candidate.test_files if f not in existing]
     test_patch = candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n"
     return render(
         "eval.sh.j2",
@@ -72,6 +73,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
         repo=candidate.repo,
         base_commit=candidate.base_commit,
         existing_test_files=existing,
+        new_test_files=created,
         test_patch=test_patch,
         delimiter=_delimiter(test_patch),
         junit_path=JUNIT_PATH,

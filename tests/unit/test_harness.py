@@ -1,0 +1,225 @@
+"""The evaluation harness's pure parts (factory.harness): verdicts, reports, summaries, the reuse key,
+and the eval-script timing line — no Docker (tests/integration/test_harness.py runs the real thing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from factory.errors import UserError
+from factory.grading import RunGrade, command_seconds, grade_run, last_exit_code
+from factory.harness import (
+    EvalInstance,
+    InstanceResult,
+    grade_from_json,
+    grade_to_json,
+    instances_from_records,
+    judge,
+    run_summary,
+)
+from factory.models import TestOutcome as O
+from factory.predictions import Prediction
+from factory.store import Store
+from factory.templates import render
+
+INST = EvalInstance("acme__x-1", "img", "script", "gold", ("t.py::f2p_a", "t.py::f2p_b"), ("t.py::p2p",))
+PRED = Prediction("acme__x-1", "m", "diff --git a/x b/x\n")
+ALL_PASS = {"t.py::f2p_a": O.PASSED, "t.py::f2p_b": O.PASSED, "t.py::p2p": O.PASSED}
+
+
+def status_of(verdict) -> dict:
+    return verdict.report["acme__x-1"]["tests_status"]
+
+
+def test_resolved_needs_a_passing_run_and_every_listed_test_passed() -> None:
+    v = judge(INST, PRED, RunGrade("pass", 0, dict(ALL_PASS)))
+    assert (v.status, v.reason) == ("resolved", "")
+    assert v.report == {"acme__x-1": {
+        "patch_is_None": False, "patch_exists": True, "patch_successfully_applied": True, "resolved": True,
+        "tests_status": {
+            "FAIL_TO_PASS": {"success": ["t.py::f2p_a", "t.py::f2p_b"], "failure": []},
+            "PASS_TO_PASS": {"success": ["t.py::p2p"], "failure": []},
+            "FAIL_TO_FAIL": {"success": [], "failure": []},
+            "PASS_TO_FAIL": {"success": [], "failure": []},
+        },
+    }}
+
+
+@pytest.mark.parametrize(
+    ("tests", "f2p_failure", "p2p_failure"),
+    [
+        ({**ALL_PASS, "t.py::f2p_b": O.FAILED}, ["t.py::f2p_b"], []),
+        ({**ALL_PASS, "t.py::p2p": O.ERROR}, [], ["t.py::p2p"]),
+        ({k: v for k, v in ALL_PASS.items() if k != "t.py::f2p_a"}, ["t.py::f2p_a"], []),  # did not run
+        ({**ALL_PASS, "t.py::f2p_a": O.SKIPPED}, ["t.py::f2p_a"], []),
+    ],
+)
+def test_a_listed_test_that_did_not_pass_is_a_failure(tests, f2p_failure, p2p_failure) -> None:
+    v = judge(INST, PRED, RunGrade("fail", 1, tests))
+    assert v.status == "unresolved"
+    assert status_of(v)["FAIL_TO_PASS"]["failure"] == f2p_failure
+    assert status_of(v)["PASS_TO_PASS"]["failure"] == p2p_failure
+    assert "not passing" in v.reason
+
+
+def test_every_listed_test_passing_is_not_enough_when_the_run_failed() -> None:
+    # Exit code 1 with all listed tests passed (another test in the target files failed): the exit code
+    # cross-check keeps it unresolved, with the grader's note as the reason.
+    v = judge(INST, PRED, RunGrade("fail", 1, {**ALL_PASS, "t.py::other": O.FAILED}, note="exit code 1"))
+    assert (v.status, v.reason) == ("unresolved", "exit code 1")
+    assert status_of(v)["FAIL_TO_PASS"]["failure"] == []
+
+
+def test_a_patch_that_does_not_apply_is_a_completed_unresolved_not_an_error() -> None:
+    v = judge(INST, PRED, RunGrade("fail", None, {}, patch_error="model_patch"))
+    assert (v.status, v.reason) == ("unresolved", "patch did not apply")
+    body = v.report["acme__x-1"]
+    assert body["patch_successfully_applied"] is False and body["resolved"] is False
+    assert status_of(v)["FAIL_TO_PASS"] == {"success": [], "failure": ["t.py::f2p_a", "t.py::f2p_b"]}
+    assert status_of(v)["PASS_TO_PASS"] == {"success": [], "failure": ["t.py::p2p"]}
+
+
+def test_a_test_patch_broken_by_the_model_patch_is_unresolved() -> None:
+    v = judge(INST, PRED, RunGrade("fail", None, dict(ALL_PASS), patch_error="test_patch"))
+    assert v.status == "unresolved"
+    assert v.report["acme__x-1"]["patch_successfully_applied"] is True
+    assert status_of(v)["FAIL_TO_PASS"]["success"] == []  # nothing counts from a run that stopped early
+
+
+@pytest.mark.parametrize("infra", ["timeout", "oom", "docker", "marker_missing", "image_missing"])
+def test_infrastructure_failures_are_errors(infra: str) -> None:
+    v = judge(INST, PRED, RunGrade("error", 0, dict(ALL_PASS), infra_error=infra, note="details"))
+    assert (v.status, v.reason) == ("error", f"{infra}: details")
+    assert v.report["acme__x-1"]["resolved"] is False
+
+
+def test_empty_null_and_refused_patches() -> None:
+    empty = judge(INST, Prediction("acme__x-1", "m", ""), None)
+    assert (empty.status, empty.report["acme__x-1"]["patch_is_None"]) == ("empty", False)
+    null = judge(INST, Prediction("acme__x-1", "m", None), None)
+    assert (null.status, null.report["acme__x-1"]["patch_is_None"]) == ("empty", True)
+    assert null.report["acme__x-1"]["patch_exists"] is False
+    refused = judge(INST, PRED, None, refused="absolute path '/etc/x'")
+    assert (refused.status, refused.reason) == ("unresolved", "patch refused: absolute path '/etc/x'")
+    assert refused.report["acme__x-1"]["patch_successfully_applied"] is False
+
+
+def test_run_summary_has_swe_bench_schema_v2_fields() -> None:
+    insts = [INST, EvalInstance("acme__x-2", "i", "s", "", ("a",), ()), EvalInstance("acme__x-3", "i", "s", "", (), ()),
+             EvalInstance("acme__x-4", "i", "s", "", (), ())]
+    preds = {"acme__x-1": PRED, "acme__x-2": Prediction("acme__x-2", "m", None),
+             "acme__x-3": Prediction("acme__x-3", "m", "p")}
+    results = {
+        "acme__x-1": InstanceResult("acme__x-1", "m", "resolved", "", {}),
+        "acme__x-2": InstanceResult("acme__x-2", "m", "empty", "", {}),
+        "acme__x-3": InstanceResult("acme__x-3", "m", "error", "timeout", {}),
+    }
+    assert run_summary(insts, preds, results, ["c1"]) == {
+        "total_instances": 4, "submitted_instances": 3, "completed_instances": 1, "resolved_instances": 1,
+        "unresolved_instances": 0, "empty_patch_instances": 1, "error_instances": 1,
+        "completed_ids": ["acme__x-1"], "incomplete_ids": ["acme__x-4"], "empty_patch_ids": ["acme__x-2"],
+        "submitted_ids": ["acme__x-1", "acme__x-2", "acme__x-3"], "resolved_ids": ["acme__x-1"],
+        "unresolved_ids": [], "error_ids": ["acme__x-3"], "unstopped_instances": 1,
+        "unstopped_containers": ["c1"], "unremoved_images": [], "schema_version": 2,
+    }
+
+
+def test_a_stored_grade_round_trips() -> None:
+    grade = RunGrade("fail", 1, {"a": O.FAILED, "b": O.PASSED}, patch_error="", note="n", test_seconds=1.25)
+    again = grade_from_json(json.loads(json.dumps(grade_to_json(grade))))
+    assert again == grade
+
+
+def test_dataset_records_accept_json_encoded_lists_and_need_image_and_eval_script() -> None:
+    record = {"instance_id": "a__b-1", "image": "img", "eval_script": "s", "patch": "p",
+              "FAIL_TO_PASS": '["t::a"]', "PASS_TO_PASS": []}
+    (inst,) = instances_from_records([record], "ds")
+    assert (inst.fail_to_pass, inst.pass_to_pass) == (("t::a",), ())
+    with pytest.raises(UserError, match="a__b-1 has no image"):
+        instances_from_records([{**record, "image": ""}], "ds")
+    with pytest.raises(UserError, match="FAIL_TO_PASS of a__b-1 is not a list"):
+        instances_from_records([{**record, "FAIL_TO_PASS": "t::a"}], "ds")
+
+
+# ---- the reuse key in the store ---------------------------------------------------------------------
+
+
+def row(**overrides) -> dict:
+    base = dict(run_id="r1", model="m", instance_id="i", patch_sha256="p", image_id="sha256:img",
+                eval_script_sha256="e", status="unresolved", reason="", resolved=False, report={}, grade={},
+                exit_code=1, test_seconds=0.5, seconds=2.0, reused_from="", log_dir="")
+    return {**base, **overrides}
+
+
+def test_a_result_is_reusable_only_with_the_same_instance_patch_image_and_script(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.duckdb") as store:
+        store.save_eval_result(row())
+        store.save_eval_result(row(run_id="r2", instance_id="j", status="error"))  # errors are retried
+        assert store.reusable_eval_result("i", "p", "sha256:img", "e")["run_id"] == "r1"
+        for key in (("x", "p", "sha256:img", "e"), ("i", "q", "sha256:img", "e"),
+                    ("i", "p", "sha256:other", "e"), ("i", "p", "sha256:img", "f"), ("j", "p", "sha256:img", "e")):
+            assert store.reusable_eval_result(*key) is None, key
+        store.save_eval_result(row(seconds=0.0, reused_from="r1"))  # same run again: replaced, not added
+        assert len(store.eval_results("r1")) == 1
+        assert store.eval_runs()[0]["instances"] == 1
+
+
+# ---- the eval script's timing line ------------------------------------------------------------------
+
+
+def test_command_seconds_takes_the_last_whole_line() -> None:
+    assert command_seconds("FACTORY_TEST_SECONDS=9\nFACTORY_TEST_SECONDS=1.250000000\nFACTORY_EXIT_CODE=0\n") == 1.25
+    assert command_seconds("x FACTORY_TEST_SECONDS=3\n+ printf FACTORY_TEST_SECONDS=4 x\n") is None
+    assert grade_run("FACTORY_TEST_SECONDS=0.5\nFACTORY_EXIT_CODE=1\n", None).test_seconds == 0.5
+
+
+def render_eval(test_command: str, test_patch: str = "", new_files: tuple[str, ...] = ()) -> str:
+    patch = test_patch if not test_patch or test_patch.endswith("\n") else test_patch + "\n"
+    return render(
+        "eval.sh.j2", instance_id="a__b-1", repo="a/b", base_commit="0" * 40, existing_test_files=[],
+        new_test_files=list(new_files), test_patch=patch, delimiter="FACTORY_EOF", junit_path="/tmp/junit.xml",
+        pre_test_commands=[], test_env={}, test_command=test_command,
+    )
+
+
+def run_local(script: str, where: Path) -> str:
+    path = where.parent / f"{where.name}-eval.sh"
+    path.write_text(script.replace("cd /testbed", f"cd {where}").replace("/tmp/factory-", f"{where.parent}/f-"))
+    done = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
+
+
+def test_the_eval_script_times_the_test_command_alone_before_its_marker(tmp_path: Path) -> None:
+    work = tmp_path / "testbed"
+    work.mkdir()
+    log = run_local(render_eval("sleep 0.3; echo FACTORY_EXIT_CODE=0; (exit 3)"), work)
+    lines = log.splitlines()
+    assert lines[-1] == "FACTORY_EXIT_CODE=3" and last_exit_code(log) == 3
+    assert lines[-2].startswith("FACTORY_TEST_SECONDS=")
+    assert 0.3 <= command_seconds(log) < 5
+
+
+def test_files_the_test_patch_creates_replace_what_a_model_patch_put_there(make_repo, tmp_path: Path) -> None:
+    repo = make_repo()
+    repo.commit("init", {"src/m.py": "x = 1\n"})
+    repo.write({"tests/test_new.py": "def test_new():\n    assert False\n"})
+    repo("add", "-A")
+    test_patch = repo("diff", "--cached", "HEAD").decode()
+    repo("reset", "-q", "--hard")
+    (repo.root / "tests").mkdir(exist_ok=True)
+    (repo.root / "tests" / "test_new.py").write_text("def test_new():\n    assert True  # the model's version\n")
+    log = run_local(render_eval("cat tests/test_new.py", test_patch, ("tests/test_new.py",)), repo.root)
+    assert "FACTORY_PATCH_FAILED" not in log, log
+    assert "assert False" in log and "the model's version" not in log
+    assert last_exit_code(log) == 0
+
+
+def test_the_timing_line_is_masked_in_llm_evidence_so_replays_still_match() -> None:
+    from agents.builder.llm_rounds import steady
+
+    a = steady("collected 2 items\nFACTORY_TEST_SECONDS=0.948363665\nFACTORY_EXIT_CODE=1\n")
+    b = steady("collected 2 items\nFACTORY_TEST_SECONDS=12.000000001\nFACTORY_EXIT_CODE=1\n")
+    assert a == b and "FACTORY_EXIT_CODE=1" in a

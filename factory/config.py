@@ -23,6 +23,18 @@ def _default_ca_bundle() -> str:
     return str(fallback) if fallback.is_file() else ""
 
 
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        from factory.errors import UserError
+
+        raise UserError(f"{name}={value!r} is not a whole number", f"set {name} to e.g. {default}") from exc
+
+
 class Settings(BaseModel):
     db_path: Path = Field(default_factory=lambda: Path(os.environ.get("FACTORY_DB", "factory.duckdb")))
     """The DuckDB file holding every record (``--db`` / ``FACTORY_DB``)."""
@@ -32,7 +44,7 @@ class Settings(BaseModel):
     """Runs of the eval script with the test patch only; all must fail."""
     runs_after: int = 2
     """Runs with test patch + gold patch; all must pass, with identical per-test outcomes."""
-    run_timeout: int = Field(default_factory=lambda: int(os.environ.get("FACTORY_RUN_TIMEOUT", "600")))
+    run_timeout: int = Field(default_factory=lambda: _int_env("FACTORY_RUN_TIMEOUT", 600))
     """Seconds one test run may take before its container is killed (→ ``error(timeout)``)."""
     build_timeout: int = 1800
     mem_limit: str = Field(default_factory=lambda: os.environ.get("FACTORY_MEM_LIMIT", "2g"))

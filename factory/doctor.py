@@ -70,13 +70,15 @@ def _database(settings: Settings) -> Check:
                      if writable else f"cannot create {settings.db_path}: {parent} is not writable",
                      "pass --db (or FACTORY_DB) pointing to a writable location")
     try:
-        with Store(settings.db_path) as store:
-            counts = store.table_counts()
-            migrations = store.migrations()
+        with Store(settings.db_path, read_only=True) as store:  # a check must not change the file
+            migrations, pending = store.migrations(), store.pending_migrations()
+            counts = store.table_counts() if not pending else {}
     except UserError as exc:
         return Check("database", False, exc.what, exc.fix)
-    return Check("database", True, f"{settings.db_path}: migrations {', '.join(migrations)}; "
-                 + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    detail = f"{settings.db_path}: migrations {', '.join(migrations)}"
+    if pending:
+        detail += f"; {', '.join(pending)} will be applied on the next command that writes"
+    return Check("database", True, detail + "; " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 def _disk(settings: Settings) -> Check:

@@ -230,11 +230,14 @@ _LOCK_PID = re.compile(r"PID (\d+)")
 class Store:
     """DuckDB-backed record store. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, read_only: bool = False):
+        """``read_only`` (for checks like ``factory doctor``): no migration runs, nothing is written."""
         self.path = Path(path)
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._con = self._connect()
-        self._migrate()
+        if not read_only:
+            self._migrate()
 
     # ---- connection -------------------------------------------------------------------------------
 
@@ -248,7 +251,7 @@ class Store:
                     "pass --db (or FACTORY_DB) pointing to a writable location",
                 ) from exc
         try:
-            return duckdb.connect(str(self.path))
+            return duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -319,6 +322,11 @@ class Store:
 
     def migrations(self) -> list[str]:
         return [r["name"] for r in self._rows("SELECT name FROM _migrations ORDER BY applied_at, name")]
+
+    def pending_migrations(self) -> list[str]:
+        """Released migrations this file has not had yet (a read-only store does not apply them)."""
+        done = set(self.migrations())
+        return [m.__name__ for m in MIGRATIONS if m.__name__ not in done]
 
     # ---- candidates -----------------------------------------------------------------------------
 

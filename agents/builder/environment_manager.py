@@ -56,8 +56,10 @@ def under_drift_control(command: str) -> str:
 
 
 def plan_env(
-    candidate: Candidate, recipe: Recipe, fingerprint: str, exclude_newer: datetime | None = None
+    candidate: Candidate, recipe: Recipe, fingerprint: str, exclude_newer: datetime | None = None,
+    base_id: str = "",
 ) -> EnvPlan:
+    """``base_id`` (the base image's id) is part of the tag: a rebuilt base means new env images."""
     base = base_tag(recipe.python_version)
     cutoff = exclude_newer_date(exclude_newer) if exclude_newer else ""
     commands = [under_drift_control(c) for c in recipe.install_commands] if cutoff else recipe.install_commands
@@ -76,7 +78,7 @@ def plan_env(
     )
     # The tag hashes the recipe minus its comment lines (which name the commit that happened to build it).
     body = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
-    tag = f"{_image_name('env', candidate.repo)}:{_digest(fingerprint, body)[:20]}"
+    tag = f"{_image_name('env', candidate.repo)}:{_digest(fingerprint, body, base_id)[:20]}"
     return EnvPlan(fingerprint, base, dockerfile, tag)
 
 

@@ -121,7 +121,8 @@ class Builder:
         fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
         cutoff_date = self.base_date if ctx.settings.exclude_newer else None
         started = time.monotonic()
-        plan = environment_manager.plan_env(cand, recipe, fp, cutoff_date)
+        base_id = test_analyst.base_image_id(ctx.client, recipe.python_version, ctx.settings)
+        plan = environment_manager.plan_env(cand, recipe, fp, cutoff_date, base_id)
         eval_script = test_manager.write_eval_script(cand, self.snapshot, recipe)
         key = hashlib.sha256((plan.dockerfile + "\0" + eval_script).encode()).hexdigest()
         if key in self.tried:

@@ -42,6 +42,16 @@ def _lock(key: str) -> threading.Lock:
         return _locks[key]
 
 
+def base_image_id(client: docker.DockerClient, python_version: str, settings: Settings) -> str:
+    """Id of the base image for ``python_version``, made first if missing (once per process at a time).
+
+    Env image tags include it, so a rebuilt base (new CA bundle, new template) rebuilds env images too.
+    """
+    with _lock(f"base:{python_version}"):
+        tag = base_images.ensure(client, python_version, settings, say=lambda _msg: None)
+        return client.images.get(tag).id
+
+
 def explain_build_failure(log: str, limit: int = 4000) -> str:
     """The lines of a build log that say why it failed: error lines first, then the tail for context."""
     lines = [line.rstrip() for line in _ANSI.sub("", log).splitlines() if line.strip()]
@@ -101,8 +111,7 @@ def build_env(
             # Within one run a failed recipe is not rebuilt for every candidate sharing it; a later run
             # tries again (the failure may have been PyPI's, not the recipe's).
             return ImageOutcome(False, detail=known.error, log_path=known.log_path, reused=True)
-        with _lock(f"base:{recipe.python_version}"):
-            base_images.ensure(client, recipe.python_version, settings, say=lambda _msg: None)
+        base_image_id(client, recipe.python_version, settings)
         context = _context_dir(settings)
         log_path = log_dir / f"env-{plan.fingerprint[:16]}.log"
         started = time.monotonic()

@@ -74,7 +74,7 @@ def _instance_id(slug: str, pull: int | None, issues: list[str], sha: str, taken
 
 def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -> Candidate | str:
     """The candidate a first-parent commit makes, or the reason it is not one."""
-    repo = mirror.repo
+    repo = commit.repo
     if not commit.parents:
         return "root_commit"
     base = commit.parents[0].hexsha
@@ -136,7 +136,8 @@ def mine_git(
     if until:
         args.insert(0, f"--until={until.isoformat()}")
     try:
-        shas = mirror.repo.git.rev_list(*args).split()
+        repo = mirror.repo  # one Repo (and one cat-file process) for the whole scan
+        shas = repo.git.rev_list(*args).split()
     except git.GitCommandError as exc:
         raise UserError(f"cannot read the history of {source}: {exc.stderr.strip()}", "check the repository") from exc
     known = store.known_fix_commits(mirror.slug)
@@ -149,7 +150,7 @@ def mine_git(
         if sha in known:
             report.already_known += 1
             continue
-        result = candidate_from_commit(mirror, mirror.repo.commit(sha), taken)
+        result = candidate_from_commit(mirror, repo.commit(sha), taken)
         if isinstance(result, str):
             report.skipped[result] += 1
             continue

@@ -69,6 +69,8 @@ def test_drift_control_cutoff_and_pip_rewrite() -> None:
     assert "RUN uv pip install '.[test]'" in plan.dockerfile
     assert "apt-get install -y --no-install-recommends jq" in plan.dockerfile
     assert 'ENV A="b c"' in plan.dockerfile
+    # git-versioned projects (setuptools-scm, hatch-vcs) build from a source copy without .git
+    assert "ARG SETUPTOOLS_SCM_PRETEND_VERSION=0.0.0" in plan.dockerfile
     off = plan_env(cand(), RECIPE, "f" * 64, None)
     assert "UV_EXCLUDE_NEWER" not in off.dockerfile and "RUN python -m pip install '.[test]'" in off.dockerfile
     assert off.image_tag != plan.image_tag

@@ -227,20 +227,24 @@ def run_sandboxed(
                 container.remove(force=True)
 
 
+def _labelled_containers(client: docker.DockerClient) -> list[dict]:
+    """Our containers in one API call (``list`` + per-container inspect would race with other processes
+    removing theirs)."""
+    return client.api.containers(all=True, filters={"label": f"{LABEL}=1"})
+
+
 def reap_leaked_containers(client: docker.DockerClient) -> list[str]:
     """Remove our containers whose creating process (on this host) is gone; return their names."""
     host = socket.gethostname()
     removed = []
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        owner = container.labels.get(OWNER_LABEL, "")
+    for container in _labelled_containers(client):
+        owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
         owner_host, _, pid = owner.partition(":")
         if owner_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
-        try:
-            container.remove(force=True)
-            removed.append(container.name)
-        except APIError:
-            pass
+        with contextlib.suppress(APIError):  # already gone, or being removed by someone else
+            client.api.remove_container(container["Id"], force=True)
+            removed.append((container.get("Names") or [container["Id"][:12]])[0].lstrip("/"))
     return removed
 
 
@@ -256,8 +260,9 @@ def _alive(pid: int) -> bool:
 
 def our_containers(client: docker.DockerClient) -> list[dict]:
     return [
-        {"name": c.name, "status": c.status, "owner": c.labels.get(OWNER_LABEL, "")}
-        for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"})
+        {"name": (c.get("Names") or [c["Id"][:12]])[0].lstrip("/"), "status": c.get("State", ""),
+         "owner": (c.get("Labels") or {}).get(OWNER_LABEL, "")}
+        for c in _labelled_containers(client)
     ]
 
 

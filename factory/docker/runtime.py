@@ -240,7 +240,7 @@ def reap_leaked_containers(client: docker.DockerClient) -> list[str]:
     for container in _labelled_containers(client):
         owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
         owner_host, _, pid = owner.partition(":")
-        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or process_alive(int(pid)):
             continue
         with contextlib.suppress(APIError):  # already gone, or being removed by someone else
             client.api.remove_container(container["Id"], force=True)
@@ -248,7 +248,8 @@ def reap_leaked_containers(client: docker.DockerClient) -> list[str]:
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (owner check for leaked containers)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

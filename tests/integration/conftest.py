@@ -23,6 +23,7 @@ import pytest
 from examples import tinyledger
 from factory.build import BuildReport, build_pending
 from factory.config import Settings
+from factory.docker.runtime import process_alive
 from factory.errors import UserError
 from factory.export import export_jsonl
 from factory.mining.git_source import MineReport, mine_git
@@ -98,16 +99,6 @@ def run_factory(tmp_path: Path, factory_cmd: list[str]) -> Callable[..., CliResu
     return run
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def leaked_containers(client: docker.DockerClient, owner: str | None = None) -> list[str]:
     """Our containers that outlived their creator: owned by ``owner``, or (default) by a dead pid here."""
     host = socket.gethostname()
@@ -119,7 +110,7 @@ def leaked_containers(client: docker.DockerClient, owner: str | None = None) -> 
                 found.append(f"{c.name} ({label}, {c.status})")
             continue
         owner_host, _, pid = label.partition(":")
-        if owner_host == host and pid.isdigit() and not pid_alive(int(pid)):
+        if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
             found.append(f"{c.name} ({label}, {c.status})")
     return found
 

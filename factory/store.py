@@ -584,10 +584,7 @@ class Store:
     )
 
     def _env_memory_decode(self, row: dict) -> dict:
-        row = dict(row)
-        for key in self._ENV_MEMORY_JSON:
-            row[key] = json.loads(row[key])
-        return row
+        return _decode_json(row, self._ENV_MEMORY_JSON)
 
     def _env_memory_write(self, con: duckdb.DuckDBPyConnection, row: dict) -> None:
         values = [
@@ -657,10 +654,7 @@ class Store:
     )
 
     def _eval_decode(self, row: dict) -> dict:
-        row = dict(row)
-        for key in self._EVAL_JSON:
-            row[key] = json.loads(row[key])
-        return row
+        return _decode_json(row, self._EVAL_JSON)
 
     def save_eval_result(self, row: dict) -> None:
         """Insert or replace the result of one (run, model, instance) and commit."""
@@ -708,6 +702,14 @@ class Store:
             " sum(seconds) AS seconds, max(created_at) AS updated_at"
             " FROM eval_results GROUP BY run_id, model ORDER BY updated_at DESC, run_id, model"
         )
+
+
+def _decode_json(row: dict, keys: Iterable[str]) -> dict:
+    """A copy of ``row`` with its JSON text columns ``keys`` decoded."""
+    row = dict(row)
+    for key in keys:
+        row[key] = json.loads(row[key])
+    return row
 
 
 def _candidate(row: dict) -> Candidate:

@@ -591,3 +591,15 @@ def _parse_completion(completion: Any) -> tuple[str, dict[str, Any], str]:
         dumped = usage_obj.model_dump() if hasattr(usage_obj, "model_dump") else dict(usage_obj)
         usage = {k: v for k, v in dumped.items() if v is not None}
     return text, usage, str(getattr(choice, "finish_reason", "") or "")
+
+
+def client_from_options(store: Store, options: Any) -> tuple[LLMClient | None, Budget | None]:
+    """The LLM client a build's options ask for (``llm``, ``replay``, ``max_llm_*``), with its per-instance
+    budget; ``(None, None)`` when LLMs are off or no model is configured (memory + heuristics only)."""
+    if not options.llm and not options.replay:
+        return None, None
+    settings = LLMSettings.from_env()
+    if settings is None and not options.replay:
+        return None, None
+    budget = Budget(max_calls=options.max_llm_calls, max_usd=options.max_llm_usd, max_seconds=options.max_llm_seconds)
+    return LLMClient(settings, store, replay=options.replay), budget

@@ -1,6 +1,6 @@
 """The build stage: for each pending candidate, build its environment, then validate fail-to-pass.
 
-One function per candidate (``process``) so a CLI thread pool and, later, a Prefect task can call the
+One function per candidate (``process``) so a plain thread pool and the Prefect tasks of ``flows/`` call the
 same thing. Each finished step (status change, env record, each validation run) is committed before
 the next begins, so an interrupted run resumes where it stopped: a candidate found ``building`` or
 ``validating`` is simply redone, and images already built are reused by their content-hash tags.
@@ -66,11 +66,53 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
 
 
-def process(instance_id: str, ctx: BuildContext, mirrors: _Mirrors) -> Instance:
+@dataclass
+class BuildSession:
+    """What every candidate of one build run shares: engine client, store, mirrors, LLM, the run's log dir.
+
+    Opened once per run by :func:`open_session`, then handed to :func:`process` for each candidate — by the
+    thread pool of :func:`build_pending` or by the Prefect tasks of ``flows/build.py`` alike.
+    """
+
+    ctx: BuildContext
+    mirrors: _Mirrors
+    reaped_containers: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    """Set when a worker hits an error that is the user's to fix: queued candidates are then skipped."""
+
+
+def plan(store: Store, only: Iterable[str] | None = None, rebuild: bool = False) -> list[str]:
+    """The ids a build run will process, in order; ``rebuild`` first sends them back to ``mined``."""
+    if only is not None:
+        only = list(only)
+        unknown = sorted(set(only) - store.instance_ids())
+        if unknown:
+            raise UserError(f"unknown instance id(s): {', '.join(unknown)}", "see `factory status --list`")
+    if rebuild:  # only once the engine answers: a rebuild must not wipe verdicts it cannot redo
+        connect()
+        store.reset(only if only is not None else sorted(store.instance_ids()))
+    return store.pending(only)
+
+
+def open_session(
+    store: Store, settings: Settings, llm: object | None = None, budget: object | None = None, rebuild: bool = False
+) -> BuildSession:
+    """Connect to the engine, remove containers a killed run left behind, and share the rest."""
+    client = connect()
+    reaped = reap_leaked_containers(client)
+    ctx = BuildContext(
+        client=client, store=store, settings=settings, log_dir=settings.runs_dir / new_run_id(),
+        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, budget=budget,
+        rebuild_failed=rebuild,
+    )
+    return BuildSession(ctx, _Mirrors(settings), reaped)
+
+
+def process(instance_id: str, session: BuildSession) -> Instance:
     """Build and validate one candidate; an engine failure ends it as ``error(docker)``, retried later."""
-    store = ctx.store
+    store = session.ctx.store
     try:
-        return _process(instance_id, replace(ctx, log_dir=ctx.log_dir / instance_id), mirrors)
+        return _process(instance_id, replace(session.ctx, log_dir=session.ctx.log_dir / instance_id), session.mirrors)
     except (EngineError, BuildError, DockerException, requests.RequestException) as exc:
         inst = store.instance(instance_id)
         inst.status, inst.reason, inst.detail = Status.ERROR, InfraError.DOCKER.value, str(exc)[:2000]
@@ -118,36 +160,24 @@ def build_pending(
     llm: object | None = None,
     budget: object | None = None,
 ) -> BuildReport:
-    """Build + validate every pending candidate (or those in ``only``); ``rebuild`` redoes finished ones."""
+    """Build + validate every pending candidate (or those in ``only``) with a plain thread pool.
+
+    The library path, without Prefect: what ``flows/build.py`` does with tasks, for scripts, tests and
+    the overhead benchmark. ``rebuild`` redoes finished ones.
+    """
     started = time.monotonic()
     report = BuildReport()
-    if only is not None:
-        only = list(only)
-        unknown = sorted(set(only) - store.instance_ids())
-        if unknown:
-            raise UserError(f"unknown instance id(s): {', '.join(unknown)}", "see `factory status --list`")
-    client = None
-    if rebuild:  # only once the engine answers: a rebuild must not wipe verdicts it cannot redo
-        client = connect()
-        targets = only if only is not None else sorted(store.instance_ids())
-        store.reset(targets)
-    pending = store.pending(only)
+    pending = plan(store, only, rebuild)
     if on_plan:
         on_plan(pending)
     if not pending:
         report.seconds = time.monotonic() - started
         return report
-    client = client or connect()
-    report.reaped_containers = reap_leaked_containers(client)
-    mirrors = _Mirrors(settings)
-    ctx = BuildContext(
-        client=client, store=store, settings=settings, log_dir=settings.runs_dir / new_run_id(),
-        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, budget=budget,
-        rebuild_failed=rebuild,
-    )
+    session = open_session(store, settings, llm, budget, rebuild)
+    report.reaped_containers = session.reaped_containers
 
     def one(iid: str) -> Instance:
-        return process(iid, ctx, mirrors)
+        return process(iid, session)
 
     if workers <= 1:
         for iid in pending:

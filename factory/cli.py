@@ -45,6 +45,11 @@ HomeOption = Annotated[
 ]
 
 
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Project file (default: ./factory.toml when it exists).")
+]
+
+
 def _settings(db: Path | None = None, home: Path | None = None, **extra: object) -> Settings:
     if db is not None:
         extra["db_path"] = db
@@ -80,7 +85,10 @@ def _date(value: str | None, flag: str) -> datetime | None:
 
 @app.command()
 def mine(
-    git: Annotated[str, typer.Option("--git", help="Path or clone URL of a git repository.")],
+    git: Annotated[
+        str | None, typer.Option("--git", help="Path or clone URL of a git repository (default: every source "
+                                 "of the project file, through the mine flow).")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Only fixes committed on/after this date (ISO).")] = None,
     until: Annotated[str | None, typer.Option(help="Only fixes committed before this date (ISO).")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many new candidates.")] = None,
@@ -88,8 +96,9 @@ def mine(
     db: DbOption = None,
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    config: ConfigOption = None,
 ) -> None:
-    """Mine fix commits (with tests) from a git repository into the store.
+    """Mine fix commits (with tests) from a git repository — or every source of factory.toml — into the store.
 
     Example: factory mine --git https://github.com/pallets/click --since 2024-01-01 --limit 20
     """
@@ -97,6 +106,22 @@ def mine(
 
     from factory.mining.git_source import mine_git
 
+    if git is None:
+        project = _project(config)
+        if not project.sources:
+            raise UserError("nothing to mine: no --git given and no [[sources]] in a project file",
+                            "pass --git PATH_OR_URL, or list sources in factory.toml (or --config FILE)")
+        from flows.mine import mine_flow
+
+        with _resumable("mine"):
+            reports = _run_flow(mine_flow, config=str(project.path), db_lock_wait=0, **_store_paths(db, home))
+        if as_json:
+            out.print_json(json.dumps(reports))
+            return
+        for label, r in reports.items():
+            out.print(f"[bold]{r['repo']}[/] ({label}): scanned {r['scanned']} first-parent commits, {r['added']} new "
+                      f"candidate(s), {r['already_known']} already known")
+        return
     settings = _settings(db, home)
     with _open_store(settings) as store, Progress(console=console, transient=True) as bar:
         task = bar.add_task("scanning commits", total=None)
@@ -118,91 +143,138 @@ def mine(
         out.print("No candidates: no commit changes both a test file and a non-test source file.")
 
 
+def _project(config: Path | None):
+    from factory import project as project_file
+
+    return project_file.load(config)
+
+
+def _store_paths(db: Path | None, home: Path | None) -> dict[str, str | None]:
+    """``--db`` / ``--home``, else ``FACTORY_DB`` / ``FACTORY_HOME``, else (None) the project file's."""
+    import os
+
+    db_value = str(db) if db is not None else os.environ.get("FACTORY_DB") or None
+    home_value = str(home) if home is not None else os.environ.get("FACTORY_HOME") or None
+    return {"db": db_value, "home": home_value}
+
+
+def _run_flow(flow_fn, on_done=None, **params):
+    """Run a Prefect flow in this process, CLI-style: Prefect's console lines off (the UI keeps them), our
+    progress on, and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
+    import os
+
+    from flows.common import on_instance_done, quiet_console
+
+    quiet_console()
+    if not os.environ.get("PREFECT_API_URL"):
+        console.print("[dim]no PREFECT_API_URL: using Prefect's temporary local server (set PREFECT_API_URL, e.g. "
+                      "from `prefect server start`, to keep runs in the UI and skip its start-up)[/]")
+    token = on_instance_done.set(on_done)
+    try:
+        return flow_fn(**params)
+    finally:
+        on_instance_done.reset(token)
+
+
 @app.command()
 def build(
-    workers: Annotated[int, typer.Option(help="Candidates built/validated in parallel.")] = 1,
+    workers: Annotated[int | None, typer.Option(help="Candidates built/validated in parallel [default: 1].")] = None,
     instance: Annotated[
         list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
-    runs_before: Annotated[int, typer.Option(help="Runs without the gold patch (all must fail).")] = 1,
-    runs_after: Annotated[int, typer.Option(help="Runs with the gold patch (all must pass, identically).")] = 2,
+    runs_before: Annotated[
+        int | None, typer.Option(help="Runs without the gold patch (all must fail) [default: 1].")] = None,
+    runs_after: Annotated[
+        int | None, typer.Option(help="Runs with the gold patch (all must pass, identically) [default: 2].")] = None,
     timeout: Annotated[int | None, typer.Option(help="Seconds per test run before it is killed.")] = None,
-    memory: Annotated[bool, typer.Option(help="Try proven recipes from the environment memory pool first.")] = True,
+    memory: Annotated[
+        bool | None, typer.Option("--memory/--no-memory", help="Try proven recipes from the environment memory "
+                                  "pool first [default: on].")] = None,
     exclude_newer: Annotated[
-        bool, typer.Option(help="Resolve dependencies as of the base commit's month (uv --exclude-newer).")
-    ] = True,
+        bool | None, typer.Option("--exclude-newer/--no-exclude-newer", help="Resolve dependencies as of the base "
+                                  "commit's month (uv --exclude-newer) [default: on].")
+    ] = None,
     llm: Annotated[
-        bool, typer.Option(help="Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured.")
-    ] = True,
+        bool | None, typer.Option("--llm/--no-llm", help="Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) "
+                                  "is configured [default: on].")
+    ] = None,
     replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ones; no model needed.")] = False,
-    llm_rounds: Annotated[int, typer.Option(help="LLM rounds per candidate after memory and heuristics.")] = 3,
-    max_llm_calls: Annotated[int, typer.Option(help="LLM budget per instance: calls.")] = 40,
-    max_llm_usd: Annotated[float, typer.Option(help="LLM budget per instance: US dollars.")] = 0.50,
-    max_llm_seconds: Annotated[float, typer.Option(help="LLM budget per instance: wall seconds.")] = 1800.0,
+    llm_rounds: Annotated[int | None, typer.Option(help="LLM rounds per candidate after memory and heuristics "
+                                                   "[default: 3].")] = None,
+    max_llm_calls: Annotated[int | None, typer.Option(help="LLM budget per instance: calls [default: 40].")] = None,
+    max_llm_usd: Annotated[float | None, typer.Option(help="LLM budget per instance: US dollars [default: 0.5].")
+                           ] = None,
+    max_llm_seconds: Annotated[float | None, typer.Option(help="LLM budget per instance: wall seconds "
+                                                          "[default: 1800].")] = None,
+    retries: Annotated[int | None, typer.Option(help="Prefect retries of a candidate that hit an infrastructure "
+                                                "error [default: 2].")] = None,
+    config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Build environments and validate fail-to-pass for every pending candidate.
+    """Build environments and validate fail-to-pass for every pending candidate (the Prefect build flow).
 
     Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured).
+    Options not given come from the project file's [build] table, then the defaults shown.
 
     Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
     """
+    from pydantic import ValidationError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from factory.build import build_pending
     from factory.demo import outcome_label
+    from factory.project import BuildOptions
 
-    extra: dict[str, object] = {
-        "runs_before": runs_before, "runs_after": runs_after, "use_memory": memory,
-        "exclude_newer": exclude_newer, "llm_rounds": llm_rounds,
+    project = _project(config)
+    flags = {
+        "workers": workers, "runs_before": runs_before, "runs_after": runs_after, "run_timeout": timeout,
+        "memory": memory, "exclude_newer": exclude_newer, "llm": llm, "llm_rounds": llm_rounds,
+        "max_llm_calls": max_llm_calls, "max_llm_usd": max_llm_usd, "max_llm_seconds": max_llm_seconds,
+        "infra_retries": retries, "replay": replay or None,
     }
-    if timeout:
-        extra["run_timeout"] = timeout
-    settings = _settings(db, home, **extra)
-    if runs_before < 1 or runs_after < 1:
-        raise UserError("--runs-before and --runs-after must be at least 1", "pass positive numbers")
+    try:
+        options = BuildOptions.model_validate(
+            {**project.build.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}",
+                        "see `factory build --help`") from None
+    paths = _store_paths(db, home)
+    from flows.build import build_flow
+
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("building", total=None)
+
+        def done(inst) -> None:
+            bar.advance(task)
+            bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
+
+        with _resumable("build"):
+            summary = _run_flow(
+                build_flow, on_done=done, config=str(project.path) if project.path else None, options=options,
+                instances=instance, rebuild=rebuild, db_lock_wait=0, **paths,
+            )
+    settings = project.settings(**{k: v for k, v in {"db_path": paths["db"], "home": paths["home"]}.items() if v})
+    if summary["llm"]:
+        console.print(f"LLM builder: {summary['llm']}")
+    if summary["reaped_containers"]:
+        console.print(f"removed {len(summary['reaped_containers'])} container(s) left by a killed run")
+    outcomes = summary["outcomes"]
+    if not outcomes:
+        out.print("Nothing to do: every candidate is already built and validated.")
+    else:
+        out.print(f"Processed {len(outcomes)} candidate(s) in {time.monotonic() - started:.1f}s.")
     with _open_store(settings) as store:
-        client, budget = _llm_client(store, llm, replay, max_llm_calls, max_llm_usd, max_llm_seconds)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task("building", total=None)
-
-            def done(inst) -> None:
-                bar.advance(task)
-                bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
-
-            with _resumable("build"):
-                report = build_pending(
-                    store, settings, workers, instance, rebuild,
-                    on_done=done, on_plan=lambda ids: bar.update(task, total=len(ids)), llm=client, budget=budget,
-                )
-        if report.reaped_containers:
-            console.print(f"removed {len(report.reaped_containers)} container(s) left by a killed run")
-        if not report.processed:
-            out.print("Nothing to do: every candidate is already built and validated.")
-        else:
-            out.print(f"Processed {len(report.processed)} candidate(s) in {report.seconds:.1f}s.")
-        if client is not None:
+        if options.llm or options.replay:
             t = store.llm_totals()
-            out.print(f"LLM ledger: {t['calls']} call(s), {t['tokens_in']} tokens in / {t['tokens_out']} out, "
-                      f"${t['usd']:.4f}; {t['replayed']} replayed")
+            if t["calls"]:
+                out.print(f"LLM ledger: {t['calls']} call(s), {t['tokens_in']} tokens in / {t['tokens_out']} out, "
+                          f"${t['usd']:.4f}; {t['replayed']} replayed")
         _print_counts(store.counts())
-
-
-def _llm_client(store, enabled: bool, replay: bool, calls: int, usd: float, seconds: float):
-    """The LLM client the flags and environment ask for (None: heuristics and memory only)."""
-    if not enabled and not replay:
-        return None, None
-    from agents.llm import Budget, LLMClient, LLMSettings
-
-    settings = LLMSettings.from_env()
-    if settings is None and not replay:
-        return None, None
-    client = LLMClient(settings, store, replay=replay)
-    console.print(f"LLM builder: {'replaying ' if replay else ''}{client.label}")
-    return client, Budget(max_calls=calls, max_usd=usd, max_seconds=seconds)
 
 
 def _print_counts(counts: dict) -> None:
@@ -405,6 +477,108 @@ def eval_status(
         for r in rows:
             table.add_row(r["model"], r["instance_id"], r["status"], r["reason"][:80], r["reused_from"])
         out.print(table)
+
+
+@app.command()
+def validate(
+    runs_after: Annotated[int | None, typer.Option(help="Confirm valid instances with fewer stored after-runs "
+                                                   "than this [default: project's, else 2].")] = None,
+    runs_before: Annotated[int | None, typer.Option(help="Before-runs of each confirmation [default: 1].")] = None,
+    instance: Annotated[list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
+                        ] = None,
+    workers: Annotated[int | None, typer.Option(help="Instances validated in parallel [default: 1].")] = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Confirmation runs: validate valid instances again with more runs (the Prefect validate flow).
+
+    A test that flips between runs demotes its instance to rejected(flaky). Instances that already have
+    enough runs are skipped, so this is cheap to repeat.
+
+    Example: factory validate --runs-after 5 --workers 2
+    """
+    from factory.demo import outcome_label
+    from factory.models import Status
+    from factory.project import ValidateOptions
+    from flows.validate import validate_flow
+
+    project = _project(config)
+    options = ValidateOptions(
+        runs_before=runs_before or project.validate_.runs_before, runs_after=runs_after or project.validate_.runs_after
+    )
+    with _resumable("validate"):
+        outcomes = _run_flow(
+            validate_flow, on_done=lambda i: console.print(f"  {i.instance_id}: {outcome_label(i.status, i.reason)}"),
+            config=str(project.path) if project.path else None, options=options, instances=instance,
+            workers=workers, db_lock_wait=0, **_store_paths(db, home),
+        )
+    kept = sum(o == Status.VALID.value for o in outcomes.values())
+    out.print(f"Confirmed {kept} of {len(outcomes)} instance(s) with {options.runs_before} before / "
+              f"{options.runs_after} after run(s)." if outcomes else "Nothing to confirm.")
+
+
+@app.command()
+def pipeline(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Mine every source of the project file, build, validate and export — one Prefect pipeline run.
+
+    Example: factory pipeline --config factory.toml
+    """
+    from flows.pipeline import pipeline_flow
+
+    project = _project(config)
+    if project.path is None:
+        raise UserError("the pipeline needs a project file listing its sources",
+                        "create factory.toml (see README) or pass --config FILE")
+    with _resumable("pipeline"):
+        result = _run_flow(
+            pipeline_flow, config=str(project.path), db_lock_wait=0, **_store_paths(db, home),
+        )
+    built = result["build"]["outcomes"]
+    out.print(f"mined {sum(r['added'] for r in result['mine'].values())} new candidate(s); built {len(built)}; "
+              f"confirmed {len(result['validate'])}; exported {result['export']['instances']} instance(s) to "
+              f"{result['export']['path']}")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    limit: Annotated[int | None, typer.Option(help="Flow runs at once in this process (default: no limit).")
+                     ] = None,
+) -> None:
+    """Run every deployment (nightly mine, hourly build + validate, daily export, pipeline) in this process.
+
+    Uses PREFECT_API_URL, or Prefect's local server; open the Prefect UI to watch and trigger runs.
+
+    Example: prefect server start &  PREFECT_API_URL=http://127.0.0.1:4200/api factory serve
+    """
+    from flows.deployments import serve as serve_deployments
+
+    project = _project(config)
+    console.print(f"serving the deployments of {project.path} (Ctrl-C stops; schedules pause until the next serve)")
+    serve_deployments(project, limit)
+
+
+@app.command()
+def deploy(
+    pool: Annotated[str, typer.Option("--pool", help="Prefect work pool whose workers run the flows.")],
+    config: ConfigOption = None,
+) -> None:
+    """Register the deployments with a Prefect work pool (process, docker or kubernetes workers run them).
+
+    Example: prefect work-pool create factory --type process && factory deploy --pool factory
+    """
+    from flows.deployments import deploy as deploy_deployments
+
+    project = _project(config)
+    names = deploy_deployments(project, pool)
+    for name in names:
+        out.print(f"deployed {name} → work pool {pool}")
+    out.print(f"start a worker: prefect worker start --pool {pool}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -227,19 +228,49 @@ def _now() -> datetime:
 _LOCK_PID = re.compile(r"PID (\d+)")
 
 
+class StoreLocked(UserError):
+    """Another process holds the DuckDB file (DuckDB allows one writing process)."""
+
+
 class Store:
     """DuckDB-backed record store. Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path | str, read_only: bool = False):
-        """``read_only`` (for checks like ``factory doctor``): no migration runs, nothing is written."""
+    def __init__(
+        self,
+        path: Path | str,
+        read_only: bool = False,
+        lock_wait: float = 0.0,
+        on_wait: Callable[[str], None] | None = None,
+    ):
+        """``read_only`` (for checks like ``factory doctor``): no migration runs, nothing is written.
+
+        ``lock_wait``: seconds to wait while another process holds the file (scheduled flows that overlap
+        queue up instead of failing); 0 fails at once with a message naming the holder. ``on_wait`` is told
+        once that we are waiting, and why.
+        """
         self.path = Path(path)
         self.read_only = read_only
         self._lock = threading.RLock()
-        self._con = self._connect()
+        self._con = self._connect_waiting(lock_wait, on_wait)
         if not read_only:
             self._migrate()
 
     # ---- connection -------------------------------------------------------------------------------
+
+    def _connect_waiting(self, lock_wait: float, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + lock_wait
+        delay, told = 0.2, False
+        while True:
+            try:
+                return self._connect()
+            except StoreLocked as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                if on_wait and not told:
+                    on_wait(f"{exc.what}; waiting up to {lock_wait:.0f}s for it")
+                    told = True
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self.path.parent and not self.path.parent.exists():
@@ -257,7 +288,7 @@ class Store:
             if "lock" in text.lower():
                 pid = _LOCK_PID.search(text)
                 holder = f" (PID {pid.group(1)})" if pid else ""
-                raise UserError(
+                raise StoreLocked(
                     f"the database {self.path} is in use by another factory process{holder}",
                     "wait for that process to finish, or use another --db",
                 ) from exc
@@ -396,6 +427,20 @@ class Store:
             "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) "
             f"WHERE i.status NOT IN ({','.join('?' * len(final))}) ORDER BY c.created_at, i.instance_id",
             final,
+        )
+        ids = [r["instance_id"] for r in rows]
+        if only is not None:
+            wanted = set(only)
+            ids = [i for i in ids if i in wanted]
+        return ids
+
+    def valid_with_fewer_runs(self, runs_after: int, only: Iterable[str] | None = None) -> list[str]:
+        """Valid instances with fewer than ``runs_after`` stored after-runs (the validate stage's work)."""
+        rows = self._rows(
+            "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) "
+            "LEFT JOIN (SELECT instance_id, count(*) AS n FROM validations WHERE phase = 'after' GROUP BY ALL) v "
+            "USING (instance_id) WHERE i.status = ? AND coalesce(v.n, 0) < ? ORDER BY c.created_at, i.instance_id",
+            [Status.VALID.value, runs_after],
         )
         ids = [r["instance_id"] for r in rows]
         if only is not None:

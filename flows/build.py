@@ -1,0 +1,130 @@
+"""The ``build`` flow: build an environment and validate fail-to-pass for every pending candidate.
+
+One Prefect task per candidate (run name ``build <instance id>``, tag ``docker``) wrapping
+``factory.build.process``. At most ``workers`` tasks run at once — a sliding window, so the UI shows a
+task only when it really starts — and an infrastructure error is retried by Prefect with a doubling
+delay, a rejection never. Tasks are threads of this flow run's process sharing one store, whose writes
+are serialized, so parallel tasks cannot corrupt the DuckDB file.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from factory.build import BuildSession, open_session, plan, process
+from factory.models import Instance, Status
+from factory.project import BuildOptions
+from flows.common import InfraFailure, backoff, load_project, open_store, report_done, retry_on_infra_only, run_name
+
+#: Upper bound on threads; the real limit is ``BuildOptions.workers`` (the sliding window below).
+MAX_WORKERS = 64
+
+
+@task(name="build-validate", task_run_name="build {instance_id}", tags=["docker"], cache_policy=NONE,
+      retry_condition_fn=retry_on_infra_only)
+def build_instance(instance_id: str, session: BuildSession) -> str:
+    """Build + validate one candidate; raise :class:`InfraFailure` (after storing it) so Prefect retries."""
+    if session.stop.is_set():
+        get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
+        return "skipped"
+    try:
+        inst = process(instance_id, session)
+    except Exception:
+        session.stop.set()  # a user error or a bug: finish what runs, start nothing new
+        raise
+    report_done(inst)
+    if inst.status is Status.ERROR:
+        raise InfraFailure(inst)
+    return _label(inst)
+
+
+def _label(inst: Instance) -> str:
+    return f"{inst.status.value}({inst.reason})" if inst.reason else inst.status.value
+
+
+def run_window(submit, ids: list[str], workers: int) -> dict[str, PrefectFuture]:
+    """Submit ``ids`` keeping at most ``workers`` in flight; return every future once all are done."""
+    futures: dict[str, PrefectFuture] = {}
+    running: list[PrefectFuture] = []
+    for iid in ids:
+        if len(running) >= workers:
+            first = next(as_completed(running))
+            running = [f for f in running if f is not first and not f.state.is_final()]
+        running.append(futures.setdefault(iid, submit(iid)))
+    wait(running)
+    return futures
+
+
+def settle(futures: dict[str, PrefectFuture]) -> dict[str, str]:
+    """Outcome label per instance; re-raise the first error that is not an infrastructure failure."""
+    outcomes: dict[str, str] = {}
+    problem: BaseException | None = None
+    for iid, future in futures.items():
+        state = future.state
+        if state.is_completed():
+            outcomes[iid] = future.result()
+            continue
+        exc = state.result(raise_on_failure=False)
+        if isinstance(exc, InfraFailure):
+            outcomes[iid] = f"error({exc.reason})"
+        else:
+            outcomes[iid] = "failed"
+            problem = problem or (exc if isinstance(exc, BaseException) else RuntimeError(str(state.message)))
+    if problem is not None:
+        raise problem
+    return outcomes
+
+
+@flow(name="build", flow_run_name=run_name("build"), task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
+      log_prints=True)
+def build_flow(
+    config: str | None = None,
+    options: BuildOptions | None = None,
+    instances: list[str] | None = None,
+    rebuild: bool = False,
+    db: str | None = None,
+    home: str | None = None,
+    db_lock_wait: float | None = None,
+) -> dict:
+    """Build + validate pending candidates of the project's store (``instances``: only these).
+
+    ``options`` default to the project file's ``[build]`` table. Returns ``{"outcomes": {instance id:
+    outcome}, "reaped_containers": [...], "llm": "llm:<model>" or ""}``.
+    """
+    from agents.llm import client_from_options
+
+    logger = get_run_logger()
+    project = load_project(config, db, home, db_lock_wait)
+    options = options or project.build
+    settings = project.settings(
+        runs_before=options.runs_before, runs_after=options.runs_after, use_memory=options.memory,
+        exclude_newer=options.exclude_newer, llm_rounds=options.llm_rounds,
+        **({"run_timeout": options.run_timeout} if options.run_timeout else {}),
+    )
+    with open_store(project) as store:
+        pending = plan(store, instances, rebuild)
+        logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
+                    settings.db_path)
+        summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": ""}
+        if not pending:
+            return summary
+        llm, budget = client_from_options(store, options)
+        if llm is not None:
+            summary["llm"] = ("replaying " if options.replay else "") + llm.label
+            logger.info("LLM builder: %s", summary["llm"])
+        session = open_session(store, settings, llm, budget, rebuild)
+        summary["reaped_containers"] = session.reaped_containers
+        if session.reaped_containers:
+            logger.warning("removed %d container(s) left by a killed run", len(session.reaped_containers))
+        task_ = build_instance.with_options(
+            retries=options.infra_retries, retry_delay_seconds=backoff(options.retry_delay, options.infra_retries)
+        )
+        futures = run_window(lambda iid: task_.submit(iid, session), pending, options.workers)
+        outcomes = summary["outcomes"] = settle(futures)
+    errors = sum(o.startswith("error(") for o in outcomes.values())
+    logger.info("done: %d processed, %d valid, %d left in an infrastructure error (retried by the next run)",
+                len(outcomes), sum(o == "valid" for o in outcomes.values()), errors)
+    return summary

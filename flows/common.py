@@ -1,0 +1,89 @@
+"""What every flow shares: reading the project file, opening the store, and the infra-only retry rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import get_run_logger
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from factory import project as project_file
+from factory.models import Instance, Status
+from factory.project import Project
+from factory.store import Store
+
+#: Set by the CLI to show each finished instance on its progress bar (tasks run in threads that inherit it).
+on_instance_done: ContextVar[Callable[[Instance], None] | None] = ContextVar("on_instance_done", default=None)
+
+
+class InfraFailure(Exception):  # noqa: N818 - reads as the state it causes in the Prefect UI
+    """A candidate ended in an infrastructure error (docker, timeout, oom, marker_missing): worth a retry.
+
+    Raised by a task *after* the error is stored, so the DB is right whether or not Prefect retries.
+    """
+
+    def __init__(self, inst: Instance):
+        super().__init__(f"{inst.instance_id}: error({inst.reason}) {inst.detail[:300]}")
+        self.instance_id = inst.instance_id
+        self.reason = inst.reason
+
+
+def retry_on_infra_only(task: object, task_run: TaskRun, state: State) -> bool:
+    """Prefect ``retry_condition_fn``: retry infrastructure errors, never rejections or user errors."""
+    return isinstance(state.data, InfraFailure)
+
+
+def backoff(first: float, retries: int) -> list[float]:
+    """Retry delays doubling from ``first``: 30, 60, 120, ..."""
+    return [first * 2**i for i in range(retries)]
+
+
+def load_project(
+    config: str | None, db: str | None = None, home: str | None = None, db_lock_wait: float | None = None
+) -> Project:
+    """The project file a flow run was given (none: defaults and ``FACTORY_*``), with per-run overrides."""
+    project = project_file.load(config) if config else project_file.Project()
+    updates: dict[str, object] = {}
+    if db:
+        updates["db"] = Path(db).expanduser().absolute()
+    if home:
+        updates["home"] = Path(home).expanduser().absolute()
+    if db_lock_wait is not None:
+        updates["db_lock_wait"] = db_lock_wait
+    return project.model_copy(update=updates) if updates else project
+
+
+def open_store(project: Project) -> Store:
+    """The project's store; waits (``db_lock_wait``) while another scheduled flow holds the file."""
+    return Store(project.settings().db_path, lock_wait=project.db_lock_wait, on_wait=get_run_logger().warning)
+
+
+def report_done(inst: Instance) -> None:
+    """Log one finished instance (visible in the Prefect UI) and tell the CLI's progress bar, if any."""
+    label = inst.status.value if inst.status not in (Status.REJECTED, Status.ERROR) else (
+        f"{inst.status.value}({inst.reason})")
+    get_run_logger().info("%s: %s", inst.instance_id, label)
+    callback = on_instance_done.get()
+    if callback is not None:
+        callback(inst)
+
+
+def run_name(stage: str) -> Callable[[], str]:
+    """Flow run names that sort by time in the UI: ``build-20261125-201500``."""
+    return lambda: f"{stage}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+def quiet_console() -> None:
+    """For the CLI: keep Prefect's console log lines off the terminal (the CLI prints its own progress);
+    the logs still go to the Prefect API, so the UI shows every line of the run."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.setLevel(logging.CRITICAL)

@@ -264,12 +264,13 @@ class Store:
             try:
                 return self._connect()
             except StoreLocked as exc:
-                if time.monotonic() + delay > deadline:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise
                 if on_wait and not told:
                     on_wait(f"{exc.what}; waiting up to {lock_wait:.0f}s for it")
                     told = True
-                time.sleep(delay)
+                time.sleep(min(delay, remaining))
                 delay = min(delay * 2, 5.0)
 
     def _connect(self) -> duckdb.DuckDBPyConnection:

@@ -49,11 +49,12 @@ def run_window(submit, ids: list[str], workers: int) -> dict[str, PrefectFuture]
     """Submit ``ids`` keeping at most ``workers`` in flight; return every future once all are done."""
     futures: dict[str, PrefectFuture] = {}
     running: list[PrefectFuture] = []
-    for iid in ids:
+    for iid in dict.fromkeys(ids):  # an id listed twice is built once
         if len(running) >= workers:
             first = next(as_completed(running))
             running = [f for f in running if f is not first and not f.state.is_final()]
-        running.append(futures.setdefault(iid, submit(iid)))
+        futures[iid] = submit(iid)
+        running.append(futures[iid])
     wait(running)
     return futures
 

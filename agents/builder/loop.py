@@ -174,20 +174,25 @@ class Builder:
     # ---- the order of tries -----------------------------------------------------------------------
 
     def memory_recipes(self) -> list[tuple[Recipe, str]]:
+        """Proven recipes of this repo to try before the heuristic one — minus the heuristic recipe itself.
+
+        A memory entry that builds exactly what the heuristic would (same fingerprint at this commit) adds
+        nothing but a label, and that label would depend on which candidate finished first: with parallel
+        workers the export would differ from a one-worker run. So it is left to the heuristic try, which
+        reuses the same content-hashed image.
+        """
         pool = self.ctx.pool
         if pool is None:
             return []
-        heuristic_fp = fingerprint(self.facts.recipe(), self.facts.dependency_files, self._cutoff())
-        entries = []
-        same_fp = pool.by_fingerprint(heuristic_fp)
-        if same_fp is not None:
-            entries.append(same_fp)
-        entries += pool.for_repo(self.candidate.repo, self.base_date)
+        cutoff = self._cutoff()
+        heuristic_fp = fingerprint(self.facts.recipe(), self.facts.dependency_files, cutoff)
         seen: set[str] = set()
         out = []
-        for entry in entries:
-            if entry.recipe_id not in seen:
-                seen.add(entry.recipe_id)
+        for entry in pool.for_repo(self.candidate.repo, self.base_date):
+            if entry.recipe_id in seen:
+                continue
+            seen.add(entry.recipe_id)
+            if fingerprint(entry.recipe, self.facts.dependency_files, cutoff) != heuristic_fp:
                 out.append((entry.recipe, entry.recipe_id))
         return out
 

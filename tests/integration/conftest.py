@@ -21,13 +21,14 @@ import docker
 import pytest
 
 from examples import tinyledger
-from factory.build import BuildReport, build_pending
 from factory.config import Settings
 from factory.docker.runtime import process_alive
 from factory.errors import UserError
 from factory.export import export_jsonl
 from factory.mining.git_source import MineReport, mine_git
+from factory.project import BuildOptions
 from factory.store import Store
+from tests.prefect_server import PrefectServer, prefect_server
 
 BASE_IMAGE = "issue-factory/python:3.11"
 LABEL = "issue-factory"
@@ -39,6 +40,18 @@ def _factory_command() -> list[str]:
     if script.exists():
         return [str(script)]
     return [sys.executable, "-c", "from factory.cli import main; main()"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api() -> Iterator[PrefectServer]:
+    """One real Prefect server for the session, at the address ``tests/conftest.py`` put in the environment:
+    flows in this process and every CLI subprocess use it."""
+    from urllib.parse import urlparse
+
+    port = urlparse(os.environ["PREFECT_API_URL"]).port
+    with prefect_server(Path(os.environ["PREFECT_HOME"]).parent, port=port) as server:
+        assert os.environ["PREFECT_API_URL"] == server.api_url
+        yield server
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -122,7 +135,8 @@ class PipelineRun:
     settings: Settings
     store: Store
     mined: MineReport
-    report: BuildReport
+    outcomes: dict[str, str]
+    """What the build flow returned: instance id -> outcome label."""
     validations_before_build: int
     export_path: Path
     exported: int
@@ -133,7 +147,9 @@ class PipelineRun:
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient) -> Iterator[PipelineRun]:
-    """One uninterrupted run over the example: mine, build + validate with 2 workers, export."""
+    """One uninterrupted run over the example: mine, the build flow with 2 workers (through Prefect), export."""
+    from flows.build import build_flow
+
     root = tmp_path_factory.mktemp("pipeline")
     repo = tinyledger.create(root / "tinyledger")
     settings = Settings(db_path=root / "factory.duckdb", home=root / "home")
@@ -141,10 +157,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Doc
     try:
         mined = mine_git(str(repo), store, settings)
         before = store.table_counts()["validations"]
-        report = build_pending(store, settings, workers=2)
+        result = build_flow(options=BuildOptions(workers=2), db=str(settings.db_path), home=str(settings.home),
+                            db_lock_wait=0)
         export_path = root / "dataset.jsonl"
         exported = export_jsonl(store, export_path)
-        yield PipelineRun(root, repo, settings, store, mined, report, before, export_path, exported)
+        yield PipelineRun(root, repo, settings, store, mined, result["outcomes"], before, export_path, exported)
     finally:
         store.close()
 

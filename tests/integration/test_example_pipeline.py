@@ -64,7 +64,7 @@ def test_every_example_commit_reaches_its_expected_outcome(pipeline):
     observed = {row.subject: row.observed for row in rows}
     assert observed == tinyledger.EXPECTED
     assert len(pipeline.mined.added) == 7
-    assert sorted(pipeline.report.processed) == sorted(pipeline.mined.added)
+    assert sorted(pipeline.outcomes) == sorted(pipeline.mined.added)
     assert "acme__tinyledger-12" in pipeline.mined.added  # "Fixes #12" names the instance
     assert "acme__tinyledger-7" in pipeline.mined.added  # "Merge pull request #7"
 

@@ -1,0 +1,257 @@
+"""The project file ``factory.toml`` (factory.project): defaults, relative paths, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from factory.errors import UserError
+from factory.project import BuildOptions, ExportOptions, Project, Schedules, Source, ValidateOptions, load
+from flows.deployments import DEPLOYMENTS
+from flows.mine import source_location
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---- finding and reading the file ---------------------------------------------------------------
+
+
+def test_empty_file_gives_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path / "factory.toml", "")
+    project = load(path)
+    assert project.path == path.absolute()
+    assert project.name == "issue-factory"
+    assert (project.db, project.home, project.db_lock_wait) == (None, None, 1800.0)
+    assert project.sources == []
+    assert project.build == BuildOptions()
+    assert project.validate_ == ValidateOptions()
+    assert project.export == ExportOptions()
+    assert project.schedules == Schedules()
+    assert project.model_dump() == Project().model_dump()  # `path` is excluded from the dump
+
+
+def test_no_file_in_cwd_gives_defaults_without_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    project = load(None)
+    assert project == Project()
+    assert project.path is None
+    assert project.root == tmp_path  # defaults are relative to the working directory
+
+
+def test_none_picks_factory_toml_in_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "factory.toml", 'name = "from-cwd"\n')
+    monkeypatch.chdir(tmp_path)
+    project = load(None)
+    assert project.name == "from-cwd"
+    assert project.path == tmp_path / "factory.toml"
+    assert project.path.is_absolute()
+
+
+def test_str_path_is_accepted(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.toml", 'name = "as-string"\n')
+    assert load(str(path)).name == "as-string"
+
+
+# ---- relative paths ---------------------------------------------------------------------------
+
+
+def test_relative_paths_resolve_against_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project_dir = tmp_path / "project"
+    path = write(
+        project_dir / "factory.toml",
+        'db = "data/f.duckdb"\n'
+        'home = "work"\n'
+        "[[sources]]\n"
+        'git = "repos/lib"\n'
+        "[export]\n"
+        'out = "out/dataset.jsonl"\n',
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("FACTORY_DB", raising=False)
+    monkeypatch.delenv("FACTORY_HOME", raising=False)
+
+    project = load(path)
+    settings = project.settings()
+    assert settings.db_path == project_dir / "data" / "f.duckdb"
+    assert settings.home == project_dir / "work"
+    assert project.resolve(project.export.out) == project_dir / "out" / "dataset.jsonl"
+    assert project.resolve(Path(project.sources[0].git)) == project_dir / "repos" / "lib"
+    # The mine flow hands git this location, not one under the working directory.
+    assert source_location(project.sources[0], project) == str(project_dir / "repos" / "lib")
+
+
+def test_relative_file_argument_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "sub" / "factory.toml", 'db = "f.duckdb"\n')
+    monkeypatch.chdir(tmp_path)
+    project = load("sub/factory.toml")
+    assert project.path == tmp_path / "sub" / "factory.toml"
+    monkeypatch.chdir(tmp_path.parent)  # a later chdir (a worker's) changes nothing
+    assert project.settings().db_path == tmp_path / "sub" / "f.duckdb"
+
+
+def test_absolute_paths_and_urls_are_kept(tmp_path: Path) -> None:
+    db = tmp_path / "abs" / "x.duckdb"
+    path = write(
+        tmp_path / "p" / "factory.toml",
+        f'db = "{db.as_posix()}"\n[[sources]]\ngit = "https://github.com/pallets/click.git"\n',
+    )
+    project = load(path)
+    assert project.settings().db_path == db
+    assert source_location(project.sources[0], project) == "https://github.com/pallets/click.git"
+
+
+def test_file_settings_beat_environment_and_overrides_beat_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORY_DB", str(tmp_path / "env.duckdb"))
+    path = write(
+        tmp_path / "factory.toml",
+        'db = "file.duckdb"\n[build]\nruns_before = 2\nruns_after = 4\nmemory = false\nrun_timeout = 77\n',
+    )
+    project = load(path)
+    settings = project.settings()
+    assert settings.db_path == tmp_path / "file.duckdb"
+    assert (settings.runs_before, settings.runs_after, settings.use_memory, settings.run_timeout) == (2, 4, False, 77)
+    assert project.settings(runs_after=9).runs_after == 9
+    # No db in the file: the environment decides.
+    assert load(write(tmp_path / "bare.toml", "")).settings().db_path == tmp_path / "env.duckdb"
+
+
+# ---- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'git = "https://example.com/a.git"\nexample = "tinyledger"\n',  # both
+        'name = "acme/lib"\n',  # neither
+    ],
+    ids=["both", "neither"],
+)
+def test_source_needs_exactly_one_kind(tmp_path: Path, source: str) -> None:
+    path = write(tmp_path / "factory.toml", '[[sources]]\nexample = "tinyledger"\n\n[[sources]]\n' + source)
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert str(path) in info.value.what
+    assert "sources.1" in info.value.what  # the second [[sources]] entry is the bad one
+    assert "exactly one of" in info.value.what
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[build]\nwokers = 2\n", "build.wokers"),
+        ('nmae = "x"\n', "nmae"),
+        ('[schedules]\nbiuld = "* * * * *"\n', "schedules.biuld"),
+        ('[[sources]]\nexample = "tinyledger"\nlimt = 3\n', "sources.0.limt"),
+    ],
+)
+def test_unknown_keys_are_named(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "factory.toml", text)
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert info.value.what.startswith(f"{path}: {where}: ")
+    assert info.value.fix
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "factory.toml", "[build\nworkers = 2\n")
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert str(path) in info.value.what
+    assert "not valid TOML" in info.value.what
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert str(path) in info.value.what
+    assert "does not exist" in info.value.what
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("[build]\nworkers = 0\n", "build.workers"),
+        ("[build]\nworkers = 65\n", "build.workers"),
+        ("[build]\nruns_after = 0\n", "build.runs_after"),
+        ("db_lock_wait = -1\n", "db_lock_wait"),
+        ('name = "has space"\n', "name"),
+        ('[[sources]]\nexample = "tinyledger"\nlimit = 0\n', "sources.0.limit"),
+    ],
+)
+def test_out_of_range_values(tmp_path: Path, text: str, where: str) -> None:
+    path = write(tmp_path / "factory.toml", text)
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert info.value.what.startswith(f"{path}: {where}: ")
+
+
+# ---- schedules and sources ------------------------------------------------------------------------
+
+
+def test_validate_alias_in_schedules_and_validate_table(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "factory.toml",
+        '[validate]\nruns_after = 5\n\n[schedules]\nvalidate = "7 * * * *"\npipeline = "0 3 * * 0"\n',
+    )
+    project = load(path)
+    assert project.validate_.runs_after == 5
+    assert project.schedules.validate_ == "7 * * * *"
+    crons = project.schedules.crons()
+    assert crons == {
+        "mine": "0 2 * * *",
+        "build": "15 * * * *",
+        "validate": "7 * * * *",
+        "export": "0 6 * * *",
+        "pipeline": "0 3 * * 0",
+    }
+
+
+def test_crons_cover_every_deployment_stage() -> None:
+    crons = Schedules().crons()
+    assert list(crons) == [spec.stage for spec in DEPLOYMENTS]
+    assert crons["pipeline"] is None
+    assert all(crons[stage] for stage in ("mine", "build", "validate", "export"))
+
+
+@pytest.mark.parametrize(
+    ("source", "label"),
+    [
+        (Source(git="https://github.com/pallets/click.git"), "click"),
+        (Source(git="https://github.com/pallets/click/"), "click"),
+        (Source(git="/srv/repos/lib"), "lib"),
+        (Source(example="tinyledger"), "tinyledger"),
+        (Source(git="https://github.com/pallets/click.git", name="pallets/click"), "pallets/click"),
+        (Source(example="tinyledger", name="demo/ledger"), "demo/ledger"),
+    ],
+)
+def test_source_label(source: Source, label: str) -> None:
+    assert source.label == label
+
+
+def test_source_dates_from_toml(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "factory.toml",
+        '[[sources]]\ngit = "https://github.com/pallets/click"\nsince = 2024-01-01\nuntil = 2024-06-30T12:00:00Z\n',
+    )
+    source = load(path).sources[0]
+    assert (source.since.year, source.since.month, source.since.day) == (2024, 1, 1)
+    assert source.until is not None and source.until.hour == 12
+
+
+def test_repo_factory_toml_loads_with_default_schedules() -> None:
+    project = load(REPO_ROOT / "factory.toml")
+    assert project.path == REPO_ROOT / "factory.toml"
+    assert project.schedules == Schedules()
+    assert [s.label for s in project.sources] == ["tinyledger"]

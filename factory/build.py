@@ -79,6 +79,8 @@ class BuildSession:
     reaped_containers: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     """Set when a worker hits an error that is the user's to fix: queued candidates are then skipped."""
+    errors: dict[str, BaseException] = field(default_factory=dict)
+    """The exception each failed candidate raised, as raised (an executor may hand back only its text)."""
 
 
 def plan(store: Store, only: Iterable[str] | None = None, rebuild: bool = False) -> list[str]:

@@ -13,3 +13,14 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return f"{self.what} — {self.fix}"
+
+    def __reduce__(self):
+        """Picklable with its fix (Prefect stores a failed task's exception with the task's state)."""
+        return _rebuild, (self.__class__, self.what, self.fix, dict(self.__dict__))
+
+
+def _rebuild(cls: type[UserError], what: str, fix: str, state: dict) -> UserError:
+    error = UserError.__new__(cls)
+    UserError.__init__(error, what, fix)
+    error.__dict__.update(state)
+    return error

@@ -32,12 +32,13 @@ def build_instance(instance_id: str, session: BuildSession) -> str:
         return "skipped"
     try:
         inst = process(instance_id, session)
-    except Exception:
+    except Exception as exc:
         session.stop.set()  # a user error or a bug: finish what runs, start nothing new
+        session.errors[instance_id] = exc
         raise
     report_done(inst)
     if inst.status is Status.ERROR:
-        raise InfraFailure(inst)
+        raise InfraFailure.of(inst)
     return _label(inst)
 
 
@@ -59,21 +60,20 @@ def run_window(submit, ids: list[str], workers: int) -> dict[str, PrefectFuture]
     return futures
 
 
-def settle(futures: dict[str, PrefectFuture]) -> dict[str, str]:
-    """Outcome label per instance; re-raise the first error that is not an infrastructure failure."""
+def settle(futures: dict[str, PrefectFuture], session: BuildSession) -> dict[str, str]:
+    """Outcome label per instance; re-raise the first error that is not an infrastructure failure, as the
+    task raised it (so a user error reaches the CLI with its fix)."""
     outcomes: dict[str, str] = {}
     problem: BaseException | None = None
     for iid, future in futures.items():
-        state = future.state
-        if state.is_completed():
+        if future.state.is_completed():
             outcomes[iid] = future.result()
-            continue
-        exc = state.result(raise_on_failure=False)
-        if isinstance(exc, InfraFailure):
-            outcomes[iid] = f"error({exc.reason})"
-        else:
+        elif iid in session.errors:  # the task raised: a user error or a bug
             outcomes[iid] = "failed"
-            problem = problem or (exc if isinstance(exc, BaseException) else RuntimeError(str(state.message)))
+            problem = problem or session.errors[iid]
+        else:  # InfraFailure, raised after the error was stored, and Prefect's retries are used up
+            inst = session.ctx.store.instance(iid)
+            outcomes[iid] = f"{inst.status.value}({inst.reason})"
     if problem is not None:
         raise problem
     return outcomes
@@ -124,7 +124,7 @@ def build_flow(
             retries=options.infra_retries, retry_delay_seconds=backoff(options.retry_delay, options.infra_retries)
         )
         futures = run_window(lambda iid: task_.submit(iid, session), pending, options.workers)
-        outcomes = summary["outcomes"] = settle(futures)
+        outcomes = summary["outcomes"] = settle(futures, session)
     errors = sum(o.startswith("error(") for o in outcomes.values())
     logger.info("done: %d processed, %d valid, %d left in an infrastructure error (retried by the next run)",
                 len(outcomes), sum(o == "valid" for o in outcomes.values()), errors)

@@ -26,10 +26,16 @@ class InfraFailure(Exception):  # noqa: N818 - reads as the state it causes in t
     Raised by a task *after* the error is stored, so the DB is right whether or not Prefect retries.
     """
 
-    def __init__(self, inst: Instance):
-        super().__init__(f"{inst.instance_id}: error({inst.reason}) {inst.detail[:300]}")
-        self.instance_id = inst.instance_id
-        self.reason = inst.reason
+    def __init__(self, instance_id: str, reason: str, detail: str = ""):
+        super().__init__(instance_id, reason, detail)
+        self.instance_id, self.reason, self.detail = instance_id, reason, detail
+
+    @classmethod
+    def of(cls, inst: Instance) -> InfraFailure:
+        return cls(inst.instance_id, inst.reason, inst.detail[:300])
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: error({self.reason}) {self.detail}".rstrip()
 
 
 def retry_on_infra_only(task: object, task_run: TaskRun, state: State) -> bool:

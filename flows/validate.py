@@ -21,10 +21,14 @@ from flows.common import InfraFailure, backoff, load_project, open_store, report
 @task(name="confirm", task_run_name="confirm {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
 def confirm_instance(instance_id: str, session: BuildSession) -> str:
-    inst = confirm(instance_id, session)
+    try:
+        inst = confirm(instance_id, session)
+    except Exception as exc:
+        session.errors[instance_id] = exc
+        raise
     report_done(inst)
     if inst.status is Status.ERROR:
-        raise InfraFailure(inst)
+        raise InfraFailure.of(inst)
     return f"{inst.status.value}({inst.reason})" if inst.reason else inst.status.value
 
 
@@ -56,4 +60,4 @@ def validate_flow(
         retries = project.build.infra_retries
         task_ = confirm_instance.with_options(retries=retries,
                                               retry_delay_seconds=backoff(project.build.retry_delay, retries))
-        return settle(run_window(lambda iid: task_.submit(iid, session), todo, slots))
+        return settle(run_window(lambda iid: task_.submit(iid, session), todo, slots), session)

@@ -21,7 +21,7 @@ def test_backoff_without_retries() -> None:
 
 def _infra_failure() -> InfraFailure:
     inst = Instance(instance_id="acme__lib-1", status=Status.ERROR, reason="docker", detail="engine went away")
-    return InfraFailure(inst)
+    return InfraFailure.of(inst)
 
 
 def test_infra_failure_carries_the_instance() -> None:

@@ -586,30 +586,37 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the example repo, DB and dataset go.")] = Path(".factory/demo"),
     workers: Annotated[int, typer.Option(help="Parallel builds.")] = 1,
 ) -> None:
-    """Run the whole pipeline on the built-in example and check every outcome.
+    """Run the whole pipeline on the built-in example and check every outcome (the build runs as a Prefect flow).
 
     Example: factory demo
     """
-    from factory.build import build_pending
-    from factory.demo import ensure_example, summary
+    from factory.demo import ensure_example, outcome_label, summary
     from factory.docker import base_images
     from factory.docker.runtime import connect
     from factory.export import export_jsonl
     from factory.mining.git_source import mine_git
+    from factory.project import BuildOptions
 
     settings = _settings(workdir / "demo.duckdb", workdir / "home")
     started = time.monotonic()
     repo = ensure_example(workdir / "tinyledger")
     client = connect()
     base_images.ensure(client, settings.default_python, settings, say=lambda m: console.print(m))
-    with _open_store(settings) as store, _resumable("demo"):
-        mined = mine_git(str(repo), store, settings)
+    with _resumable("demo"):
+        with _open_store(settings) as store:
+            mined = mine_git(str(repo), store, settings)
         console.print(f"mined {len(mined.added)} new candidate(s) from the example ({mined.scanned} commits)")
-        build_pending(store, settings, workers, on_done=lambda i: console.print(f"  {i.instance_id}: {i.status.value}"
-                                                                                f" {i.reason}"))
-        dataset = workdir / "dataset.jsonl"
-        n = export_jsonl(store, dataset)
-        rows = summary(store, repo)
+        from flows.build import build_flow
+
+        def done(inst) -> None:
+            console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
+
+        _run_flow(build_flow, on_done=done, options=BuildOptions(workers=workers), db=str(settings.db_path),
+                  home=str(settings.home), db_lock_wait=0)
+        with _open_store(settings) as store:
+            dataset = workdir / "dataset.jsonl"
+            n = export_jsonl(store, dataset)
+            rows = summary(store, repo)
     table = Table(title="demo: every example commit and what the factory concluded")
     for col in ("commit", "subject", "instance", "expected", "observed", "env by", ""):
         table.add_column(col)

@@ -1,10 +1,11 @@
 """The ``build`` flow: build an environment and validate fail-to-pass for every pending candidate.
 
 One Prefect task per candidate (run name ``build <instance id>``, tag ``docker``) wrapping
-``factory.build.process``. At most ``workers`` tasks run at once — a sliding window, so the UI shows a
-task only when it really starts — and an infrastructure error is retried by Prefect with a doubling
-delay, a rejection never. Tasks are threads of this flow run's process sharing one store, whose writes
-are serialized, so parallel tasks cannot corrupt the DuckDB file.
+``factory.build.process``. At most ``workers`` candidates use Docker at once (:class:`DockerSlots`);
+task runs are submitted in a sliding window one wider than that, so the UI shows only what runs or is
+next, and an infrastructure error is retried by Prefect with a doubling delay, a rejection never.
+Tasks are threads of this flow run's process sharing one store, whose writes are serialized, so
+parallel tasks cannot corrupt the DuckDB file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from factory.build import BuildSession, open_session, plan, process
 from factory.models import Instance, Status
 from factory.project import BuildOptions
-from flows.common import InfraFailure, backoff, load_project, open_store, report_done, retry_on_infra_only, run_name
+from flows.common import (
+    DockerSlots,
+    InfraFailure,
+    backoff,
+    load_project,
+    open_store,
+    report_done,
+    retry_on_infra_only,
+    run_name,
+)
 
 #: Upper bound on threads; the real limit is ``BuildOptions.workers`` (the sliding window below).
 MAX_WORKERS = 64
@@ -25,13 +35,14 @@ MAX_WORKERS = 64
 
 @task(name="build-validate", task_run_name="build {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
-def build_instance(instance_id: str, session: BuildSession) -> str:
+def build_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
     """Build + validate one candidate; raise :class:`InfraFailure` (after storing it) so Prefect retries."""
-    if session.stop.is_set():
-        get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
-        return "skipped"
     try:
-        inst = process(instance_id, session)
+        with slots.hold():
+            if session.stop.is_set():
+                get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
+                return "skipped"
+            inst = process(instance_id, session)
     except Exception as exc:
         session.stop.set()  # a user error or a bug: finish what runs, start nothing new
         session.errors[instance_id] = exc
@@ -46,12 +57,12 @@ def _label(inst: Instance) -> str:
     return f"{inst.status.value}({inst.reason})" if inst.reason else inst.status.value
 
 
-def run_window(submit, ids: list[str], workers: int) -> dict[str, PrefectFuture]:
-    """Submit ``ids`` keeping at most ``workers`` in flight; return every future once all are done."""
+def run_window(submit, ids: list[str], window: int) -> dict[str, PrefectFuture]:
+    """Submit ``ids`` keeping at most ``window`` task runs in flight; return every future once all are done."""
     futures: dict[str, PrefectFuture] = {}
     running: list[PrefectFuture] = []
     for iid in dict.fromkeys(ids):  # an id listed twice is built once
-        if len(running) >= workers:
+        if len(running) >= window:
             first = next(as_completed(running))
             running = [f for f in running if f is not first and not f.state.is_final()]
         futures[iid] = submit(iid)
@@ -123,7 +134,8 @@ def build_flow(
         task_ = build_instance.with_options(
             retries=options.infra_retries, retry_delay_seconds=backoff(options.retry_delay, options.infra_retries)
         )
-        futures = run_window(lambda iid: task_.submit(iid, session), pending, options.workers)
+        slots = DockerSlots(options.workers)
+        futures = run_window(lambda iid: task_.submit(iid, session, slots), pending, options.workers + 1)
         outcomes = summary["outcomes"] = settle(futures, session)
     errors = sum(o.startswith("error(") for o in outcomes.values())
     logger.info("done: %d processed, %d valid, %d left in an infrastructure error (retried by the next run)",

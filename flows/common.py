@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,25 @@ class InfraFailure(Exception):  # noqa: N818 - reads as the state it causes in t
 def retry_on_infra_only(task: object, task_run: TaskRun, state: State) -> bool:
     """Prefect ``retry_condition_fn``: retry infrastructure errors, never rejections or user errors."""
     return isinstance(state.data, InfraFailure)
+
+
+class DockerSlots:
+    """At most ``workers`` candidates use the Docker engine at once within one flow run.
+
+    Why a semaphore as well as the submission window: creating a task run and setting its states are API
+    round trips (on a busy 2-core host with the SQLite-backed server, sometimes seconds). The flow keeps
+    one task more than ``workers`` submitted, waiting here, so those round trips overlap with work
+    instead of sitting between two candidates.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._slots = threading.BoundedSemaphore(workers)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._slots:
+            yield
 
 
 def backoff(first: float, retries: int) -> list[float]:

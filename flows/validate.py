@@ -15,14 +15,24 @@ from factory.confirm import confirm, unconfirmed
 from factory.models import Status
 from factory.project import ValidateOptions
 from flows.build import MAX_WORKERS, run_window, settle
-from flows.common import InfraFailure, backoff, load_project, open_store, report_done, retry_on_infra_only, run_name
+from flows.common import (
+    DockerSlots,
+    InfraFailure,
+    backoff,
+    load_project,
+    open_store,
+    report_done,
+    retry_on_infra_only,
+    run_name,
+)
 
 
 @task(name="confirm", task_run_name="confirm {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
-def confirm_instance(instance_id: str, session: BuildSession) -> str:
+def confirm_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
     try:
-        inst = confirm(instance_id, session)
+        with slots.hold():
+            inst = confirm(instance_id, session)
     except Exception as exc:
         session.errors[instance_id] = exc
         raise
@@ -60,4 +70,5 @@ def validate_flow(
         retries = project.build.infra_retries
         task_ = confirm_instance.with_options(retries=retries,
                                               retry_delay_seconds=backoff(project.build.retry_delay, retries))
-        return settle(run_window(lambda iid: task_.submit(iid, session), todo, slots), session)
+        docker_slots = DockerSlots(slots)
+        return settle(run_window(lambda iid: task_.submit(iid, session, docker_slots), todo, slots + 1), session)

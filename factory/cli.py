@@ -326,8 +326,11 @@ def status(
 
 @app.command()
 def export(
-    out_path: Annotated[Path, typer.Option("--out", help="JSONL file to write.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="JSONL file to write (default: [export] out of the project file).")
+    ] = None,
     include_all: Annotated[bool, typer.Option("--all", help="Also export rejected/failed instances.")] = False,
+    config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
     """Write valid instances as SWE-bench-compatible JSONL.
@@ -336,9 +339,15 @@ def export(
     """
     from factory.export import export_jsonl
 
-    settings = _settings(db)
+    project = _project(config)
+    if out_path is None:
+        if project.path is None:
+            raise UserError("no --out given and no project file", "pass --out FILE.jsonl (or --config factory.toml)")
+        out_path = project.resolve(project.export.out)
+    db_value = _store_paths(db, None)["db"]
+    settings = project.settings(**({"db_path": Path(db_value)} if db_value else {}))
     with _open_store(settings) as store:
-        n = export_jsonl(store, out_path, include_all)
+        n = export_jsonl(store, out_path, include_all or project.export.include_all)
     out.print(f"wrote {n} instance(s) to {out_path}")
 
 

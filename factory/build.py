@@ -41,15 +41,28 @@ class BuildReport:
 class _Mirrors:
     """Opens each source's mirror once per build run (fetching it is not free)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store: Store):
         self.settings = settings
+        self.store = store
         self._cache: dict[str, Mirror] = {}
         self._lock = threading.Lock()
+
+    def location(self, candidate: Candidate) -> str:
+        """Where the candidate's code is fetched from: the path/URL of a git source, the recorded clone URL
+        of a GitHub one."""
+        kind, _, rest = candidate.source.partition(":")
+        if kind == "github":
+            known = self.store.source(candidate.source)
+            if known is None:
+                raise UserError(f"no clone URL recorded for {candidate.source}",
+                                f"run `factory mine --github {rest}` again to record it")
+            return known["location"]
+        return rest
 
     def get(self, candidate: Candidate) -> Mirror:
         """The mirror holding ``candidate.base_commit``; fetched only if that commit is missing (and never
         by two workers at once)."""
-        source = candidate.source.split(":", 1)[1]
+        source = self.location(candidate)
         with self._lock:
             mirror = self._cache.get(source) or open_mirror(
                 source, self.settings.mirrors_dir, candidate.repo, fetch=False
@@ -107,7 +120,7 @@ def open_session(
         pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, budget=budget,
         rebuild_failed=rebuild,
     )
-    return BuildSession(ctx, _Mirrors(settings), reaped)
+    return BuildSession(ctx, _Mirrors(settings, store), reaped)
 
 
 def process(instance_id: str, session: BuildSession) -> Instance:

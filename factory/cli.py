@@ -89,7 +89,12 @@ def mine(
         str | None, typer.Option("--git", help="Path or clone URL of a git repository (default: every source "
                                  "of the project file, through the mine flow).")
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Only fixes committed on/after this date (ISO).")] = None,
+    github: Annotated[
+        str | None, typer.Option("--github", help="owner/repo on GitHub: merged PRs and the issues they resolve "
+                                 "(GITHUB_TOKEN, GITHUB_API_URL).")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="Only fixes committed (PRs merged) on/after this date (ISO).")
+                     ] = None,
     until: Annotated[str | None, typer.Option(help="Only fixes committed before this date (ISO).")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many new candidates.")] = None,
     name: Annotated[str | None, typer.Option(help="owner/name for instance ids (default: from origin).")] = None,
@@ -98,14 +103,20 @@ def mine(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Mine fix commits (with tests) from a git repository — or every source of factory.toml — into the store.
+    """Mine fixes with tests from a git repository, a GitHub repository, or every source of factory.toml.
 
     Example: factory mine --git https://github.com/pallets/click --since 2024-01-01 --limit 20
+    Example: GITHUB_TOKEN=... factory mine --github pallets/click --since 2024-01-01
     """
     from rich.progress import Progress
 
     from factory.mining.git_source import mine_git
 
+    if git is not None and github is not None:
+        raise UserError("--git and --github both given", "mine one source per command")
+    if github is not None:
+        _mine_github(github, _date(since, "--since"), _date(until, "--until"), limit, _settings(db, home), as_json)
+        return
     if git is None:
         project = _project(config)
         if not project.sources:
@@ -141,6 +152,33 @@ def mine(
               f"{len(report.added)} new candidate(s), {report.already_known} already known; skipped: {skipped}")
     if not report.added and not report.already_known:
         out.print("No candidates: no commit changes both a test file and a non-test source file.")
+
+
+def _mine_github(full_name: str, since, until, limit: int | None, settings, as_json: bool) -> None:
+    from rich.progress import Progress
+
+    from factory.mining.github_api import GitHubAPI
+    from factory.mining.github_source import mine_github
+
+    with _open_store(settings) as store, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("pull requests", total=None)
+        api = GitHubAPI.from_env(say=lambda m: bar.console.print(m))
+        with _resumable("mine"):
+            report = mine_github(
+                full_name, store, settings, since, until, limit, api=api,
+                progress=lambda scanned, found: bar.update(
+                    task, completed=scanned, description=f"pull requests ({found} candidate(s))"),
+            )
+    if as_json:
+        out.print_json(json.dumps({
+            "repo": report.repo, "scanned": report.scanned, "added": report.added,
+            "already_known": report.already_known, "skipped": dict(report.skipped), "requests": report.requests,
+        }))
+        return
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "none"
+    out.print(f"[bold]{report.repo}[/]: scanned {report.scanned} pull request(s), {len(report.added)} new "
+              f"candidate(s), {report.already_known} already known; skipped: {skipped}; "
+              f"{report.requests} API request(s)")
 
 
 def _project(config: Path | None):

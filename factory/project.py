@@ -29,6 +29,8 @@ class Source(_Strict):
 
     git: str | None = None
     """Clone URL or local path of a git repository."""
+    github: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    """``owner/repo`` on GitHub (``GITHUB_TOKEN`` / ``GITHUB_API_URL`` from the environment)."""
     example: str | None = None
     """Name of a built-in example (``tinyledger``), created under the home directory on first use."""
     name: str | None = None
@@ -42,14 +44,15 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
-        if (self.git is None) == (self.example is None):
-            raise ValueError("a source needs exactly one of `git = ...` or `example = ...`")
+        if sum(v is not None for v in (self.git, self.github, self.example)) != 1:
+            raise ValueError("a source needs exactly one of `git = ...`, `github = ...` or `example = ...`")
         return self
 
     @property
     def label(self) -> str:
         """Short name for logs and Prefect task run names."""
-        return self.name or self.example or (self.git or "").rstrip("/").removesuffix(".git").rsplit("/", 1)[-1]
+        return self.name or self.github or self.example or (
+            (self.git or "").rstrip("/").removesuffix(".git").rsplit("/", 1)[-1])
 
 
 class BuildOptions(_Strict):

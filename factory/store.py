@@ -212,10 +212,26 @@ def m003_eval_results(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m004_source_cursors(con: duckdb.DuckDBPyConnection) -> None:
+    """Per-source state for incremental mining: where the code is fetched from (never with credentials)
+    and how far the last run got (GitHub: the ``updated_at`` of the last pull request fully handled)."""
+    con.execute(
+        """
+        CREATE TABLE sources (
+            source VARCHAR PRIMARY KEY,       -- github:owner/repo
+            location VARCHAR NOT NULL,        -- clone URL or path the mirror fetches (credentials stripped)
+            cursor TIMESTAMPTZ,               -- last updated_at handled; NULL before the first run
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_llm_ledger_and_environment_memory,
     m003_eval_results,
+    m004_source_cursors,
 ]
 
 # --------------------------------------------------------------------------------------------------
@@ -389,6 +405,30 @@ class Store:
                 )
                 added.append(c.instance_id)
         return added
+
+    def known_pull_numbers(self, repo: str) -> set[int]:
+        rows = self._rows("SELECT pull_number FROM candidates WHERE repo = ? AND pull_number IS NOT NULL", [repo])
+        return {r["pull_number"] for r in rows}
+
+    # ---- sources (incremental mining) -------------------------------------------------------------
+
+    def source(self, source: str) -> dict | None:
+        """``{"source", "location", "cursor", "updated_at"}`` of a mined source, or None."""
+        rows = self._rows("SELECT * FROM sources WHERE source = ?", [source])
+        return rows[0] if rows else None
+
+    def save_source(self, source: str, location: str, cursor: datetime | None = None) -> None:
+        """Record where ``source`` is fetched from and, if given, move its cursor (never backwards)."""
+        with self._tx() as con:
+            con.execute(
+                """INSERT INTO sources VALUES (?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET
+                   location = excluded.location,
+                   cursor = CASE WHEN excluded.cursor IS NULL THEN sources.cursor
+                                 WHEN sources.cursor IS NULL THEN excluded.cursor
+                                 ELSE greatest(sources.cursor, excluded.cursor) END,
+                   updated_at = excluded.updated_at""",
+                [source, location, cursor, _now()],
+            )
 
     def known_fix_commits(self, repo: str) -> set[str]:
         return {r["fix_commit"] for r in self._rows("SELECT fix_commit FROM candidates WHERE repo = ?", [repo])}

@@ -36,6 +36,16 @@ def source_location(source: Source, project: Project) -> str:
 @task(name="mine-source", task_run_name="mine {source.label}", cache_policy=NONE, retries=0)
 def mine_source(source: Source, project: Project, store: Store) -> dict:
     """Mine one source; returns the mining report as a dict (shown as the task's result)."""
+    if source.github:
+        from factory.mining.github_api import GitHubAPI
+        from factory.mining.github_source import mine_github
+
+        gh = mine_github(source.github, store, project.settings(), source.since, source.until, source.limit,
+                         api=GitHubAPI.from_env(say=get_run_logger().warning))
+        get_run_logger().info("%s: scanned %d pull request(s), %d new candidate(s), %d API request(s)", gh.repo,
+                              gh.scanned, len(gh.added), gh.requests)
+        return {"repo": gh.repo, "scanned": gh.scanned, "added": len(gh.added), "already_known": gh.already_known,
+                "skipped": dict(gh.skipped), "requests": gh.requests}
     report = mine_git(source_location(source, project), store, project.settings(), source.since, source.until,
                       source.limit, source.name)
     summary = {"repo": report.repo, "scanned": report.scanned, "added": len(report.added),

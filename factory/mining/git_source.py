@@ -72,21 +72,27 @@ def _instance_id(slug: str, pull: int | None, issues: list[str], sha: str, taken
     return f"{prefix}-{sha[:12]}"
 
 
+def full_diff(repo: git.Repo, base: str, head: str) -> str | None:
+    """``git diff base head`` as a fix's patch: binary hunks, full index lines, renames, fixed prefixes
+    (the user's git config cannot change it); None when it is not UTF-8 text."""
+    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", "--find-renames",
+                        "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", base, head, stdout_as_string=False)
+    try:
+        diff = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return diff + "\n" if diff and not diff.endswith("\n") else diff
+
+
 def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -> Candidate | str:
     """The candidate a first-parent commit makes, or the reason it is not one."""
     repo = commit.repo
     if not commit.parents:
         return "root_commit"
     base = commit.parents[0].hexsha
-    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", "--find-renames",
-                        "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", base, commit.hexsha,
-                        stdout_as_string=False)
-    try:
-        diff = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    diff = full_diff(repo, base, commit.hexsha)
+    if diff is None:
         return "non_utf8_diff"
-    if diff and not diff.endswith("\n"):
-        diff += "\n"
     split = split_diff(diff)
     if not split.test_files:
         return "no_test_change"

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from factory.config import Settings
 from factory.errors import UserError
-from factory.mining.git_source import _version
+from factory.mining.git_source import _version, full_diff
 from factory.mining.github_api import GitHubAPI
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
@@ -211,15 +211,9 @@ def _consider(
     refs = [r for r in parse_references(text, full_name).issues if r != str(pr.number)]
     if not refs:
         return "no_issue"
-    raw = git_repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", "--find-renames",
-                            "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", fork_point, pr.head_sha,
-                            stdout_as_string=False)
-    try:
-        diff = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    diff = full_diff(git_repo, fork_point, pr.head_sha)
+    if diff is None:
         return "non_utf8_diff"
-    if diff and not diff.endswith("\n"):
-        diff += "\n"
     split = split_diff(diff)
     if not split.test_files:
         return "no_test_change"

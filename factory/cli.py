@@ -95,6 +95,13 @@ def mine(
     ] = None,
     since: Annotated[str | None, typer.Option(help="Only fixes committed (PRs merged) on/after this date (ISO).")
                      ] = None,
+    max_files: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more files [default: 50].")
+                         ] = None,
+    max_lines: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more lines [default: 2000].")
+                         ] = None,
+    bots: Annotated[bool, typer.Option("--bots", help="GitHub: keep PRs opened by bots.")] = False,
+    empty_issues: Annotated[bool, typer.Option("--empty-issues", help="GitHub: keep PRs whose issues have no body.")
+                            ] = False,
     until: Annotated[str | None, typer.Option(help="Only fixes committed before this date (ISO).")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many new candidates.")] = None,
     name: Annotated[str | None, typer.Option(help="owner/name for instance ids (default: from origin).")] = None,
@@ -115,7 +122,16 @@ def mine(
     if git is not None and github is not None:
         raise UserError("--git and --github both given", "mine one source per command")
     if github is not None:
-        _mine_github(github, _date(since, "--since"), _date(until, "--until"), limit, _settings(db, home), as_json)
+        from factory.mining.github_filters import GitHubFilters
+
+        base = _project(config).github
+        filters = GitHubFilters(
+            max_files=max_files or base.max_files, max_lines=max_lines or base.max_lines,
+            exclude_bots=base.exclude_bots and not bots,
+            require_issue_body=base.require_issue_body and not empty_issues,
+        )
+        _mine_github(github, _date(since, "--since"), _date(until, "--until"), limit, _settings(db, home), as_json,
+                     filters)
         return
     if git is None:
         project = _project(config)
@@ -154,7 +170,7 @@ def mine(
         out.print("No candidates: no commit changes both a test file and a non-test source file.")
 
 
-def _mine_github(full_name: str, since, until, limit: int | None, settings, as_json: bool) -> None:
+def _mine_github(full_name: str, since, until, limit: int | None, settings, as_json: bool, filters) -> None:
     from rich.progress import Progress
 
     from factory.mining.github_api import GitHubAPI
@@ -165,7 +181,7 @@ def _mine_github(full_name: str, since, until, limit: int | None, settings, as_j
         api = GitHubAPI.from_env(say=lambda m: bar.console.print(m))
         with _resumable("mine"):
             report = mine_github(
-                full_name, store, settings, since, until, limit, api=api,
+                full_name, store, settings, since, until, limit, api=api, filters=filters,
                 progress=lambda scanned, found: bar.update(
                     task, completed=scanned, description=f"pull requests ({found} candidate(s))"),
             )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from factory.config import Settings
 from factory.errors import UserError
+from factory.mining.github_filters import GitHubFilters
 
 DEFAULT_FILE = "factory.toml"
 
@@ -135,6 +136,8 @@ class Project(_Strict):
     db_lock_wait: float = Field(default=1800.0, ge=0)
     """Seconds a scheduled flow waits for the DuckDB file while another factory process holds it."""
     sources: list[Source] = Field(default_factory=list)
+    github: GitHubFilters = Field(default_factory=GitHubFilters)
+    """Filters for ``github = ...`` sources (max_files, max_lines, exclude_bots, require_issue_body)."""
     build: BuildOptions = Field(default_factory=BuildOptions)
     validate_: ValidateOptions = Field(default_factory=ValidateOptions, alias="validate")
     export: ExportOptions = Field(default_factory=ExportOptions)

@@ -41,7 +41,7 @@ def mine_source(source: Source, project: Project, store: Store) -> dict:
         from factory.mining.github_source import mine_github
 
         gh = mine_github(source.github, store, project.settings(), source.since, source.until, source.limit,
-                         api=GitHubAPI.from_env(say=get_run_logger().warning))
+                         api=GitHubAPI.from_env(say=get_run_logger().warning), filters=project.github)
         get_run_logger().info("%s: scanned %d pull request(s), %d new candidate(s), %d API request(s)", gh.repo,
                               gh.scanned, len(gh.added), gh.requests)
         return {"repo": gh.repo, "scanned": gh.scanned, "added": len(gh.added), "already_known": gh.already_known,

@@ -26,12 +26,12 @@ from datetime import UTC, datetime
 
 import git
 from github import UnknownObjectException
-from pydantic import BaseModel
 
 from factory.config import Settings
 from factory.errors import UserError
 from factory.mining.git_source import _version, full_diff
 from factory.mining.github_api import GitHubAPI
+from factory.mining.github_filters import GitHubFilters
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.split import split_diff
@@ -40,19 +40,6 @@ from factory.store import Store
 
 _SLUG = re.compile(r"^[\w.-]+/[\w.-]+$")
 _BOT_LOGIN = re.compile(r"(\[bot\]|-bot)$", re.I)
-
-
-class GitHubFilters(BaseModel):
-    """Which merged pull requests become candidates (besides resolving an issue and touching tests + code)."""
-
-    max_files: int = 50
-    """Pull requests changing more files than this are skipped (huge refactors make poor tasks)."""
-    max_lines: int = 2000
-    """... or more added + deleted lines than this."""
-    exclude_bots: bool = True
-    """Skip pull requests opened by bots (dependabot, renovate, ...)."""
-    require_issue_body: bool = True
-    """Skip when every resolved issue has an empty body (no problem statement to solve)."""
 
 
 @dataclass

@@ -232,3 +232,39 @@ def test_cli_mine_github_reports_and_a_rerun_adds_nothing(small, tmp_path):
     assert json.loads(again.stdout)["added"] == []
     assert bad.returncode == 2 and "acme/missing" in bad.stderr and "fix:" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_an_interrupted_mine_keeps_what_it_stored_and_the_rerun_finishes_without_duplicates(small, tmp_path):
+    _built, fake = small
+    settings = _settings(tmp_path)
+    clock = FakeClock()
+    with GitHubServer(fake) as server, Store(settings.db_path) as store:
+        for _ in range(3):  # issue #7 (PR 10) answers 502 three times: more than max_tries=3 allows
+            server.fail_next(f"/repos/{REPO}/issues/7", "5xx")
+        api = GitHubAPI(base_url=server.api_url, max_tries=3, sleep=clock.sleep, clock=clock)
+        with pytest.raises(UserError) as info:
+            mine_github(REPO, store, settings, api=api)
+        assert "acme/pkg#7" in info.value.what and "resumes" in info.value.fix
+        kept = {c.pull_number for c in store.candidates(REPO)}
+        assert kept == {2, 4}  # PRs handled before the failure are stored, with the cursor after them
+        cursor = store.source(f"github:{REPO}")["cursor"]
+        assert cursor is not None and cursor < _built.pr(10).updated_at
+
+        again = mine_github(REPO, store, settings, api=GitHubAPI(base_url=server.api_url))
+        assert sorted(again.added) == ["acme__pkg-10", "acme__pkg-18"]
+        assert sorted(c.pull_number for c in store.candidates(REPO)) == [2, 4, 10, 18]
+
+
+def test_filters_are_configurable(small, tmp_path):
+    from factory.mining.github_filters import GitHubFilters
+
+    _built, fake = small
+    settings = _settings(tmp_path)
+    with GitHubServer(fake) as server, Store(settings.db_path) as store:
+        loose = GitHubFilters(exclude_bots=False, require_issue_body=False, max_files=2)
+        report = mine_github(REPO, store, settings, api=GitHubAPI(base_url=server.api_url), filters=loose)
+    # bots and empty issues kept; but PR 2 (src + test, 2 files) stays and PR 18 (3 files) is too large
+    assert {"bot_author", "empty_issue"}.isdisjoint(report.skipped)
+    assert report.skipped["too_large"] >= 1
+    assert "acme__pkg-14" in report.added and "acme__pkg-20" in report.added
+    assert "acme__pkg-18" not in report.added

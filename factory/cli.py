@@ -217,8 +217,9 @@ def _run_flow(flow_fn, on_done=None, **params):
     progress on, and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
     import os
 
-    from flows.common import on_instance_done, quiet_console
+    from flows.common import on_instance_done, quiet_console, require_api
 
+    require_api()
     quiet_console()
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]no PREFECT_API_URL: using Prefect's temporary local server (set PREFECT_API_URL, e.g. "
@@ -619,8 +620,10 @@ def serve(
 
     Example: prefect server start &  PREFECT_API_URL=http://127.0.0.1:4200/api factory serve
     """
+    from flows.common import require_api
     from flows.deployments import serve as serve_deployments
 
+    require_api()
     project = _project(config)
     console.print(f"serving the deployments of {project.path} (Ctrl-C stops; schedules pause until the next serve)")
     serve_deployments(project, limit)
@@ -635,8 +638,10 @@ def deploy(
 
     Example: prefect work-pool create factory --type process && factory deploy --pool factory
     """
+    from flows.common import require_api
     from flows.deployments import deploy as deploy_deployments
 
+    require_api()
     project = _project(config)
     names = deploy_deployments(project, pool)
     for name in names:

@@ -114,3 +114,29 @@ def quiet_console() -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, PrefectConsoleHandler):
             handler.setLevel(logging.CRITICAL)
+
+
+def require_api() -> None:
+    """Fail early, with the fix, when ``PREFECT_API_URL`` names a server that does not answer (instead of
+    Prefect's traceback once the flow has started)."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    from factory.errors import UserError
+
+    url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
+    if not url:
+        return  # Prefect starts its temporary local server
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            if response.status == 200:
+                return
+            problem = f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        problem = f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise UserError(f"the Prefect API at PREFECT_API_URL={url} does not answer ({problem})",
+                    "start it (`prefect server start`), fix PREFECT_API_URL, or unset it to use a temporary "
+                    "local server")

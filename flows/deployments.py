@@ -82,6 +82,13 @@ def deploy(project: Project, work_pool: str) -> list[str]:
     from prefect import deploy as prefect_deploy
 
     deployments = runner_deployments(project)
-    prefect_deploy(*deployments, work_pool_name=work_pool, build=False, push=False,
-                   print_next_steps_message=False)
+    try:
+        prefect_deploy(*deployments, work_pool_name=work_pool, build=False, push=False,
+                       print_next_steps_message=False)
+    except ValueError as exc:
+        if "could not find work pool" not in str(exc).lower():
+            raise
+        raise UserError(f"Prefect has no work pool named {work_pool!r}",
+                        f"create it: prefect work-pool create {work_pool} --type process (or docker, kubernetes)"
+                        ) from None
     return [f"{d.flow_name}/{d.name}" for d in deployments]

@@ -178,3 +178,21 @@ def test_a_broken_project_file_is_one_clear_error(tmp_path, run_factory, bad):
     assert done.returncode == 2, done.output
     assert str(config) in done.stderr and "fix:" in done.stderr
     assert "Traceback" not in done.output
+
+
+def test_an_unreachable_prefect_api_or_a_missing_work_pool_is_one_clear_error(tmp_path, run_factory):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    url = f"http://127.0.0.1:{closed}/api"
+    down = run_factory("build", "--db", str(tmp_path / "f.duckdb"), env={"PREFECT_API_URL": url}, timeout=120)
+    assert down.returncode == 2, down.output
+    assert url in down.stderr and "prefect server start" in down.stderr and "Traceback" not in down.output
+
+    config = _write_project(tmp_path, "nopool")
+    missing = run_factory("deploy", "--pool", "no-such-pool", "--config", str(config), timeout=120)
+    assert missing.returncode == 2, missing.output
+    assert "no-such-pool" in missing.stderr and "prefect work-pool create" in missing.stderr
+    assert "Traceback" not in missing.output

@@ -718,6 +718,44 @@ def doctor(db: DbOption = None, home: HomeOption = None) -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def clean(
+    older_than: Annotated[
+        str | None, typer.Option(help="Also remove env/instance images unused for this long: 30m, 12h, 7d, 2w.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
+    repo: Annotated[str | None, typer.Option(help="Only images of this repository (owner/name).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Remove containers and old images the factory left behind — only objects labelled issue-factory=1.
+
+    Base images are kept; an image a container still uses is skipped. Last use of an image comes from the
+    store (builds, verdicts), else its creation time.
+
+    Example: factory clean --older-than 7d --dry-run
+    """
+    from factory.cleanup import clean as clean_engine
+    from factory.cleanup import parse_duration
+    from factory.docker.runtime import connect
+
+    age = parse_duration(older_than) if older_than else None
+    settings = _settings(db)
+    last_use = {}
+    if settings.db_path.exists():
+        from factory.store import Store
+
+        with Store(settings.db_path, read_only=True) as store:
+            last_use = store.image_last_use()
+    report = clean_engine(connect(), age, last_use, dry_run, repo=repo)
+    verb = "would remove" if dry_run else "removed"
+    out.print(f"{verb} {len(report.containers)} container(s), {len(report.images)} image(s) "
+              f"({report.freed_bytes / 1e9:.2f} GB)")
+    for name in report.containers + report.images:
+        out.print(f"  {name}")
+    for note in report.skipped:
+        out.print(f"  kept: {note}")
+
+
 @images_app.command("bootstrap")
 def images_bootstrap(
     python: Annotated[str, typer.Option(help="Python version: 3.9, 3.11 or 3.13.")] = "3.11",

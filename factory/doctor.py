@@ -28,13 +28,25 @@ def _docker(settings: Settings) -> tuple[list[Check], object | None]:
         return [Check("docker", False, exc.what, exc.fix)], None
     version = client.version().get("Version", "?")
     checks = [Check("docker", True, f"engine {version} answers")]
-    leaked = [c for c in our_containers(client)]
+    from factory.cleanup import leftover_containers
+
+    running = len(our_containers(client))
+    leaked = [(c.get("Names") or [c["Id"][:12]])[0].lstrip("/") for c in leftover_containers(client)]
     checks.append(Check(
         "containers", not leaked,
-        f"{len(leaked)} issue-factory container(s) exist: {', '.join(c['name'] for c in leaked[:5])}"
-        if leaked else "no issue-factory containers left behind",
-        "`factory build` (with work pending) removes those whose process is gone",
+        f"{len(leaked)} issue-factory container(s) left over: {', '.join(leaked[:10])}" if leaked
+        else f"no issue-factory containers left over ({running} in use by running factory processes)",
+        "run `factory clean` (only issue-factory containers are touched)",
     ))
+    from factory.cleanup import our_images
+
+    images = our_images(client)
+    by_kind: dict[str, float] = {}
+    for image in images:
+        by_kind[image.kind] = by_kind.get(image.kind, 0.0) + image.size / 1e9
+    parts = ", ".join(f"{kind} {gb:.1f} GB" for kind, gb in sorted(by_kind.items())) or "none"
+    checks.append(Check("images", True, f"{len(images)} issue-factory image(s): {parts} (shared layers counted "
+                        "per image)", "`factory clean --older-than 7d` removes env/instance images unused that long"))
     return checks, client
 
 

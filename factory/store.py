@@ -410,6 +410,16 @@ class Store:
         rows = self._rows("SELECT pull_number FROM candidates WHERE repo = ? AND pull_number IS NOT NULL", [repo])
         return {r["pull_number"] for r in rows}
 
+    def image_last_use(self) -> dict[str, datetime]:
+        """Image tag -> the last time a build or a verdict used it (``factory clean`` keeps recent ones)."""
+        uses: dict[str, datetime] = {}
+        for row in self._rows(
+            "SELECT image_tag AS tag, updated_at FROM environments WHERE image_tag <> '' "
+            "UNION ALL SELECT image AS tag, updated_at FROM instances WHERE image <> ''"
+        ):
+            uses[row["tag"]] = max(row["updated_at"], uses.get(row["tag"], row["updated_at"]))
+        return uses
+
     # ---- sources (incremental mining) -------------------------------------------------------------
 
     def source(self, source: str) -> dict | None:

@@ -1,0 +1,165 @@
+"""``factory clean``: remove what the factory left on a Docker engine — and nothing else.
+
+Only objects carrying the label ``issue-factory=1`` are ever touched (SWE-Factory prunes every image on
+the host; a shared machine cannot afford that). Containers go when they are not running or their
+creating process is gone. Env and instance images go when they were last used longer ago than
+``--older-than`` (last use: when the store last recorded a build or validation with them, else their
+creation time); base images stay (they are slow to make and shared by everything). An image still used
+by a container is skipped, never forced.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import docker
+from docker.errors import APIError, NotFound
+
+from factory.docker.runtime import LABEL, OWNER_LABEL, process_alive
+
+
+@dataclass
+class OurImage:
+    id: str
+    tags: list[str]
+    size: int
+    """Bytes the engine reports for the image (layers shared with other images included)."""
+    kind: str
+    """``base`` | ``env`` | ``instance`` | ``other``."""
+    last_used: datetime
+
+    @property
+    def name(self) -> str:
+        return self.tags[0] if self.tags else self.id[:19]
+
+
+@dataclass
+class CleanReport:
+    containers: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """Images kept because a container still uses them (or they vanished meanwhile)."""
+
+
+def _kind(tags: list[str]) -> str:
+    for tag in tags:
+        name = tag.split(":", 1)[0]
+        if name.startswith("issue-factory/env."):
+            return "env"
+        if name.startswith("issue-factory/instance."):
+            return "instance"
+        if name.startswith("issue-factory/python"):
+            return "base"
+    return "other"
+
+
+def _created(attrs: dict) -> datetime:
+    raw = str(attrs.get("Created") or "")
+    try:
+        return datetime.fromisoformat(raw[:26].rstrip("Z") + "+00:00") if "T" in raw else datetime.fromtimestamp(
+            int(raw), UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def _of_repo(image: OurImage, repo: str) -> bool:
+    slug = repo.replace("/", "__").lower()
+    return any(t.split(":", 1)[0].split(".", 1)[-1] == slug for t in image.tags)
+
+
+def our_images(client: docker.DockerClient, last_use: dict[str, datetime] | None = None) -> list[OurImage]:
+    """Every labelled image; ``last_use`` maps tags to the store's last use of them."""
+    found = []
+    for image in client.images.list(filters={"label": f"{LABEL}=1"}):
+        tags = list(image.tags)
+        used = [last_use[t] for t in tags if last_use and t in last_use]
+        found.append(OurImage(image.id, tags, int(image.attrs.get("Size") or 0), _kind(tags),
+                              max(used) if used else _created(image.attrs)))
+    return found
+
+
+#: A stopped container of ours older than this is a leftover even if its owner is on another host.
+STALE_STOPPED = timedelta(hours=1)
+
+
+def leftover_containers(client: docker.DockerClient, now: datetime | None = None) -> list[dict]:
+    """Our containers whose creating process on this host is gone, or that stopped long ago.
+
+    A container of a live process is never a leftover, whatever its state: a run creates its container
+    before it starts it, and ``factory clean`` during a build must not pull it away.
+    """
+    host = socket.gethostname()
+    now = now or datetime.now(UTC)
+    out = []
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        owner = (c.get("Labels") or {}).get(OWNER_LABEL, "")
+        owner_host, _, pid = owner.partition(":")
+        if owner_host == host and pid.isdigit():
+            if not process_alive(int(pid)):
+                out.append(c)
+            continue
+        created = datetime.fromtimestamp(int(c.get("Created") or 0), UTC)
+        if c.get("State") in ("exited", "dead") and now - created > STALE_STOPPED:
+            out.append(c)
+    return out
+
+
+def clean(
+    client: docker.DockerClient,
+    older_than: timedelta | None = None,
+    last_use: dict[str, datetime] | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    repo: str | None = None,
+) -> CleanReport:
+    """Remove leftover containers and (with ``older_than``) env/instance images unused for that long
+    (``repo``: only that repository's images, ``owner/name``)."""
+    report = CleanReport()
+    for c in leftover_containers(client):
+        name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
+        if not dry_run:
+            try:
+                client.api.remove_container(c["Id"], force=True)
+            except NotFound:
+                continue
+            except APIError as exc:
+                report.skipped.append(f"container {name}: {exc.explanation or exc}")
+                continue
+        report.containers.append(name)
+    if older_than is None:
+        return report
+    cutoff = (now or datetime.now(UTC)) - older_than
+    # instances before envs: an env image is the parent of its instance images
+    stale = [i for i in our_images(client, last_use) if i.kind in ("env", "instance") and i.last_used < cutoff
+             and (repo is None or _of_repo(i, repo))]
+    for image in sorted(stale, key=lambda i: (i.kind != "instance", i.last_used)):
+        if not dry_run:
+            try:
+                for tag in image.tags or [image.id]:
+                    client.images.remove(tag, noprune=False)
+            except NotFound:
+                continue
+            except APIError as exc:
+                report.skipped.append(f"image {image.name}: {exc.explanation or exc}")
+                continue
+        report.images.append(image.name)
+        report.freed_bytes += image.size
+    return report
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d``, ``2w`` (``0s``: everything) -> timedelta."""
+    from factory.errors import UserError
+
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise UserError(f"--older-than {text!r} is not a duration", "use a number and a unit: 30m, 12h, 7d, 2w")
+    return timedelta(seconds=float(match.group(1)) * _UNIT[match.group(2)])

@@ -4,8 +4,10 @@ Only objects carrying the label ``issue-factory=1`` are ever touched (SWE-Factor
 the host; a shared machine cannot afford that). Containers go when they are not running or their
 creating process is gone. Env and instance images go when they were last used longer ago than
 ``--older-than`` (last use: when the store last recorded a build or validation with them, else their
-creation time); base images stay (they are slow to make and shared by everything). An image still used
-by a container is skipped, never forced.
+creation time), and with ``--max-image-gb`` the least recently used ones until the rest fits the budget
+(sizes as the engine reports them per image, shared layers counted in each: a conservative budget);
+base images stay (they are slow to make and shared by everything). An image still used by a container
+is skipped, never forced.
 """
 
 from __future__ import annotations
@@ -115,9 +117,11 @@ def clean(
     dry_run: bool = False,
     now: datetime | None = None,
     repo: str | None = None,
+    max_bytes: int | None = None,
 ) -> CleanReport:
-    """Remove leftover containers and (with ``older_than``) env/instance images unused for that long
-    (``repo``: only that repository's images, ``owner/name``)."""
+    """Remove leftover containers, env/instance images unused for ``older_than``, then — with
+    ``max_bytes`` — the least recently used ones until the rest fits the budget (``repo``: only that
+    repository's images, ``owner/name``)."""
     report = CleanReport()
     for c in leftover_containers(client):
         name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
@@ -130,13 +134,24 @@ def clean(
                 report.skipped.append(f"container {name}: {exc.explanation or exc}")
                 continue
         report.containers.append(name)
-    if older_than is None:
+    if older_than is None and max_bytes is None:
         return report
-    cutoff = (now or datetime.now(UTC)) - older_than
-    # instances before envs: an env image is the parent of its instance images
-    stale = [i for i in our_images(client, last_use) if i.kind in ("env", "instance") and i.last_used < cutoff
-             and (repo is None or _of_repo(i, repo))]
-    for image in sorted(stale, key=lambda i: (i.kind != "instance", i.last_used)):
+    candidates = [i for i in our_images(client, last_use) if i.kind in ("env", "instance")
+                  and (repo is None or _of_repo(i, repo))]
+    doomed: list[OurImage] = []
+    if older_than is not None:
+        cutoff = (now or datetime.now(UTC)) - older_than
+        doomed = [i for i in candidates if i.last_used < cutoff]
+    if max_bytes is not None:
+        kept = sorted((i for i in candidates if i not in doomed), key=lambda i: i.last_used)
+        total = sum(i.size for i in kept)
+        for image in kept:  # least recently used first
+            if total <= max_bytes:
+                break
+            doomed.append(image)
+            total -= image.size
+    # instances before envs (an env image is the parent of its instance images), oldest first
+    for image in sorted(doomed, key=lambda i: (i.kind != "instance", i.last_used)):
         if not dry_run:
             try:
                 for tag in image.tags or [image.id]:

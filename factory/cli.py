@@ -725,6 +725,9 @@ def clean(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be removed.")] = False,
     repo: Annotated[str | None, typer.Option(help="Only images of this repository (owner/name).")] = None,
+    max_image_gb: Annotated[
+        float | None, typer.Option(help="Image budget: evict least recently used env/instance images beyond it.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Remove containers and old images the factory left behind — only objects labelled issue-factory=1.
@@ -733,6 +736,7 @@ def clean(
     store (builds, verdicts), else its creation time.
 
     Example: factory clean --older-than 7d --dry-run
+    Example: factory clean --max-image-gb 200
     """
     from factory.cleanup import clean as clean_engine
     from factory.cleanup import parse_duration
@@ -746,7 +750,10 @@ def clean(
 
         with Store(settings.db_path, read_only=True) as store:
             last_use = store.image_last_use()
-    report = clean_engine(connect(), age, last_use, dry_run, repo=repo)
+    if max_image_gb is not None and max_image_gb < 0:
+        raise UserError(f"--max-image-gb {max_image_gb} is negative", "give a size in GB, e.g. 200")
+    budget = int(max_image_gb * 1e9) if max_image_gb is not None else None
+    report = clean_engine(connect(), age, last_use, dry_run, repo=repo, max_bytes=budget)
     verb = "would remove" if dry_run else "removed"
     out.print(f"{verb} {len(report.containers)} container(s), {len(report.images)} image(s) "
               f"({report.freed_bytes / 1e9:.2f} GB)")

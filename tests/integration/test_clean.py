@@ -96,3 +96,21 @@ def test_doctor_reports_leftover_containers_and_image_disk(objects, run_factory,
 def test_clean_rejects_a_bad_duration(run_factory):
     done = run_factory("clean", "--older-than", "soon")
     assert done.returncode == 2 and "30m, 12h, 7d" in done.stderr and "Traceback" not in done.output
+
+
+def test_an_image_budget_evicts_the_least_recently_used_images(docker_client, run_factory, tmp_path):
+    tags = [f"issue-factory/env.budgettest__x:{n}" for n in (1, 2, 3)]
+    try:
+        for tag in tags:  # created one after the other: 1 is the least recently used
+            _image(docker_client, tag, True)
+        sizes = [docker_client.images.get(t).attrs["Size"] for t in tags]
+        budget_gb = (sizes[1] + sizes[2]) / 1e9 + 0.001
+        done = run_factory("clean", "--repo", "budgettest/x", "--max-image-gb", f"{budget_gb:.6f}",
+                           "--db", str(tmp_path / "none.duckdb"))
+        assert done.returncode == 0, done.output
+        assert [_exists_image(docker_client, t) for t in tags] == [False, True, True]
+        assert _exists_image(docker_client, BASE)
+    finally:
+        for tag in tags:
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                docker_client.images.remove(tag, force=True)

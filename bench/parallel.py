@@ -26,19 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.pipeline import NAME, remove_bench_images  # noqa: E402  (same image names, same cleanup)
 from tests.prefect_server import free_port, prefect_server  # noqa: E402
-
-NAME = "bench/tinyledger"  # own image names, so the bench never removes images other runs use
-
-
-def remove_bench_images(client) -> int:
-    removed = 0
-    for image in client.images.list(filters={"label": "issue-factory=1"}):
-        if any(tag.startswith(("issue-factory/env.bench__", "issue-factory/instance.bench__")) for tag in image.tags):
-            for tag in image.tags:
-                client.images.remove(tag, force=True)
-            removed += 1
-    return removed
 
 
 def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:

@@ -278,7 +278,7 @@ def build(
     from pydantic import ValidationError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from factory.demo import outcome_label
+    from factory.models import outcome_label
     from factory.project import BuildOptions
 
     project = _project(config)
@@ -562,8 +562,7 @@ def validate(
 
     Example: factory validate --runs-after 5 --workers 2
     """
-    from factory.demo import outcome_label
-    from factory.models import Status
+    from factory.models import Status, outcome_label
     from factory.project import ValidateOptions
     from flows.validate import validate_flow
 
@@ -658,11 +657,12 @@ def demo(
 
     Example: factory demo
     """
-    from factory.demo import ensure_example, outcome_label, summary
+    from factory.demo import ensure_example, summary
     from factory.docker import base_images
     from factory.docker.runtime import connect
     from factory.export import export_jsonl
     from factory.mining.git_source import mine_git
+    from factory.models import outcome_label
     from factory.project import BuildOptions
 
     settings = _settings(workdir / "demo.duckdb", workdir / "home")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from examples import tinyledger
-from factory.models import Status
+from factory.models import outcome_label
 from factory.store import Store
 
 
@@ -51,12 +51,6 @@ def first_parent_subjects(repo: Path) -> list[tuple[str, str]]:
         cwd=repo, capture_output=True, text=True, check=True,
     ).stdout
     return [tuple(line.split("\0", 1)) for line in out.splitlines()]  # type: ignore[misc]
-
-
-def outcome_label(status: Status, reason: str) -> str:
-    if status in (Status.REJECTED, Status.ERROR):
-        return f"{status.value}({reason})"
-    return status.value
 
 
 def summary(store: Store, repo: Path) -> list[DemoRow]:

@@ -31,6 +31,13 @@ IN_FLIGHT = (Status.BUILDING, Status.VALIDATING)
 FINAL = (Status.VALID, Status.REJECTED, Status.BUILD_FAILED, Status.ERROR)
 
 
+
+def outcome_label(status: Status, reason: str) -> str:
+    """How an outcome reads everywhere (CLI, logs, flow results): ``valid``, ``rejected(flaky)``, ``error(oom)``."""
+    if status in (Status.REJECTED, Status.ERROR):
+        return f"{status.value}({reason})"
+    return status.value
+
 class Rejection(StrEnum):
     """Closed set of reasons why a built candidate is not a valid instance. Never retried."""
 

@@ -16,16 +16,15 @@ from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from factory.build import BuildSession, open_session, plan, process
-from factory.models import Instance, Status
+from factory.models import outcome_label
 from factory.project import BuildOptions
 from flows.common import (
     DockerSlots,
-    InfraFailure,
     backoff,
     load_project,
     open_store,
-    report_done,
     retry_on_infra_only,
+    run_candidate,
     run_name,
 )
 
@@ -36,25 +35,8 @@ MAX_WORKERS = 64
 @task(name="build-validate", task_run_name="build {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
 def build_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
-    """Build + validate one candidate; raise :class:`InfraFailure` (after storing it) so Prefect retries."""
-    try:
-        with slots.hold():
-            if session.stop.is_set():
-                get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
-                return "skipped"
-            inst = process(instance_id, session)
-    except Exception as exc:
-        session.stop.set()  # a user error or a bug: finish what runs, start nothing new
-        session.errors[instance_id] = exc
-        raise
-    report_done(inst)
-    if inst.status is Status.ERROR:
-        raise InfraFailure.of(inst)
-    return _label(inst)
-
-
-def _label(inst: Instance) -> str:
-    return f"{inst.status.value}({inst.reason})" if inst.reason else inst.status.value
+    """Build + validate one candidate (``factory.build.process``); infra errors are retried by Prefect."""
+    return run_candidate(instance_id, session, slots, process)
 
 
 def run_window(submit, ids: list[str], window: int) -> dict[str, PrefectFuture]:
@@ -84,7 +66,7 @@ def settle(futures: dict[str, PrefectFuture], session: BuildSession) -> dict[str
             problem = problem or session.errors[iid]
         else:  # InfraFailure, raised after the error was stored, and Prefect's retries are used up
             inst = session.ctx.store.instance(iid)
-            outcomes[iid] = f"{inst.status.value}({inst.reason})"
+            outcomes[iid] = outcome_label(inst.status, inst.reason)
     if problem is not None:
         raise problem
     return outcomes

@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
 from factory import project as project_file
-from factory.models import Instance, Status
+from factory.models import Instance, Status, outcome_label
 from factory.project import Project
 from factory.store import Store
 
@@ -91,12 +91,33 @@ def open_store(project: Project) -> Store:
 
 def report_done(inst: Instance) -> None:
     """Log one finished instance (visible in the Prefect UI) and tell the CLI's progress bar, if any."""
-    label = inst.status.value if inst.status not in (Status.REJECTED, Status.ERROR) else (
-        f"{inst.status.value}({inst.reason})")
-    get_run_logger().info("%s: %s", inst.instance_id, label)
+    get_run_logger().info("%s: %s", inst.instance_id, outcome_label(inst.status, inst.reason))
     callback = on_instance_done.get()
     if callback is not None:
         callback(inst)
+
+
+def run_candidate(instance_id: str, session, slots: DockerSlots, step: Callable[[str, object], Instance]) -> str:
+    """The body of every per-candidate task: ``step`` under a Docker slot, its outcome reported.
+
+    An exception (a user error, a bug) is kept in ``session.errors`` as raised and stops the run from
+    starting more candidates; an infrastructure error, already stored, is raised as :class:`InfraFailure`
+    so Prefect retries the task.
+    """
+    try:
+        with slots.hold():
+            if session.stop.is_set():
+                get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
+                return "skipped"
+            inst = step(instance_id, session)
+    except Exception as exc:
+        session.stop.set()
+        session.errors[instance_id] = exc
+        raise
+    report_done(inst)
+    if inst.status is Status.ERROR:
+        raise InfraFailure.of(inst)
+    return outcome_label(inst.status, inst.reason)
 
 
 def run_name(stage: str) -> Callable[[], str]:

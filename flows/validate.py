@@ -12,17 +12,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from factory.build import BuildSession, open_session
 from factory.confirm import confirm, unconfirmed
-from factory.models import Status
 from factory.project import ValidateOptions
 from flows.build import MAX_WORKERS, run_window, settle
 from flows.common import (
     DockerSlots,
-    InfraFailure,
     backoff,
     load_project,
     open_store,
-    report_done,
     retry_on_infra_only,
+    run_candidate,
     run_name,
 )
 
@@ -30,16 +28,8 @@ from flows.common import (
 @task(name="confirm", task_run_name="confirm {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
 def confirm_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
-    try:
-        with slots.hold():
-            inst = confirm(instance_id, session)
-    except Exception as exc:
-        session.errors[instance_id] = exc
-        raise
-    report_done(inst)
-    if inst.status is Status.ERROR:
-        raise InfraFailure.of(inst)
-    return f"{inst.status.value}({inst.reason})" if inst.reason else inst.status.value
+    """Confirmation runs for one valid instance (``factory.confirm.confirm``); infra errors are retried."""
+    return run_candidate(instance_id, session, slots, confirm)
 
 
 @flow(name="validate", flow_run_name=run_name("validate"), task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),

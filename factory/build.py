@@ -22,11 +22,12 @@ from docker.errors import DockerException
 
 from agents.builder import loop
 from agents.builder.loop import BuildContext
+from factory import patch_safety
 from factory.config import Settings
 from factory.docker.runtime import BuildError, EngineError, connect, reap_leaked_containers
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror
-from factory.models import Candidate, InfraError, Instance, Status
+from factory.models import Candidate, InfraError, Instance, Rejection, Status
 from factory.store import Store
 from memory_pool.environment import EnvironmentPool
 
@@ -144,6 +145,12 @@ def _process(
     inst = ctx.store.instance(instance_id)
     ctx.log_dir.mkdir(parents=True, exist_ok=True)
 
+    unsafe = unsafe_patch(candidate)
+    if unsafe:
+        inst.status, (inst.reason, inst.detail) = Status.REJECTED, unsafe
+        ctx.store.save_instance(inst)
+        return inst
+
     inst.status, inst.reason, inst.detail = Status.BUILDING, "", ""
     ctx.store.save_instance(inst)
 
@@ -162,6 +169,17 @@ def _process(
     inst.flaky_tests = verdict.flaky_tests if verdict else []
     ctx.store.save_instance(inst)
     return inst
+
+
+def unsafe_patch(candidate: Candidate) -> tuple[str, str] | None:
+    """(rejection, detail) when the test or gold patch would write outside the repository: refused before
+    any container sees it (``patch_safety``), like a model patch in the harness."""
+    for rejection, patch in ((Rejection.TEST_PATCH_FAILED, candidate.test_patch),
+                             (Rejection.GOLD_PATCH_FAILED, candidate.patch)):
+        why = patch_safety.refusal(patch)
+        if why:
+            return rejection.value, f"refused before applying: {why}"
+    return None
 
 
 def build_pending(

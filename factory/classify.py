@@ -2,13 +2,15 @@
 
 Pure logic, no Docker: the rules that decide what a valid instance is live here, where a unit test can
 pin every branch. A candidate is valid when every before-run fails *because target tests failed or
-errored*, every after-run passes, and each test has the same outcome in every run of a phase.
+errored*, every after-run passes, and each test has the same outcome in every run of a phase. A before-run
+whose only failures are environment failures (``failure_cause``) is ``error2pass``, never valid.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from factory.failure_cause import Cause, FixFacts, cause
 from factory.grading import RunGrade
 from factory.models import InfraError, Rejection, Status, TestOutcome
 
@@ -34,7 +36,34 @@ def _inconsistent_tests(runs: list[RunGrade]) -> list[str]:
     return sorted(n for n in names if len({r.tests.get(n) for r in runs}) > 1)
 
 
-def classify(before: list[RunGrade], after: list[RunGrade]) -> Verdict:
+def _no_failing_test(run: RunGrade) -> str:
+    """Why a failing before-run has no failing target test, for the error2pass detail."""
+    if not [t for t, o in run.tests.items() if o is not TestOutcome.SKIPPED]:
+        if run.exit_code == 127:
+            return "the test command was not found (exit code 127) and no target test ran before the fix"
+        return f"no target test ran before the fix ({run.note})"
+    return f"the before-run failed without a failing target test ({run.note})"
+
+
+def _genuine_failures(run: RunGrade, facts: FixFacts) -> tuple[set[str], str]:
+    """Target tests (or test files that failed to collect) whose before-failure is genuine, and the
+    evidence for the first environment failure seen."""
+    genuine, evidence = set(), ""
+    for test, outcome in sorted(run.tests.items()):
+        if outcome not in _BAD:
+            continue
+        why, quote = cause(run.failures.get(test, ""), facts)
+        if why is Cause.GENUINE:
+            genuine.add(test)
+        elif not evidence:
+            evidence = f"{test}: {quote}"
+    return genuine, evidence
+
+
+def classify(before: list[RunGrade], after: list[RunGrade], facts: FixFacts | None = None) -> Verdict:
+    """The verdict on one candidate; ``facts`` (from the gold and test patches) decide which before-failures
+    are the repository's own (see ``failure_cause``)."""
+    facts = facts or FixFacts()
     runs = before + after
     infra = {r.infra_error for r in runs if r.infra_error}
     for reason in _INFRA_ORDER:
@@ -69,15 +98,17 @@ def classify(before: list[RunGrade], after: list[RunGrade]) -> Verdict:
 
     before_tests, after_tests = before[0].tests, after[0].tests
     if not any(o in _BAD for o in before_tests.values()):
-        return Verdict(
-            Status.REJECTED,
-            Rejection.ERROR2PASS,
-            detail=f"the before-run failed without a failing target test ({before[0].note})",
-        )
-    f2p = sorted(
-        t for t, o in after_tests.items()
-        if o is TestOutcome.PASSED and before_tests.get(t) in (*_BAD, None)
-    )
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, detail=_no_failing_test(before[0]))
+    genuine, evidence = _genuine_failures(before[0], facts)
+    if not genuine:
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS,
+                       detail=f"the before-run failed only for environment reasons: {evidence}")
+
+    def failed_genuinely(test: str) -> bool:
+        # A test absent before counts when its file failed to collect for a genuine reason.
+        return test in genuine or (test not in before_tests and test.split("::")[0] in genuine)
+
+    f2p = sorted(t for t, o in after_tests.items() if o is TestOutcome.PASSED and failed_genuinely(t))
     p2p = sorted(
         t for t, o in after_tests.items()
         if o is TestOutcome.PASSED and before_tests.get(t) is TestOutcome.PASSED

@@ -95,9 +95,9 @@ def mine(
     ] = None,
     since: Annotated[str | None, typer.Option(help="Only fixes committed (PRs merged) on/after this date (ISO).")
                      ] = None,
-    max_files: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more files [default: 50].")
+    max_files: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more files (default: 50).")
                          ] = None,
-    max_lines: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more lines [default: 2000].")
+    max_lines: Annotated[int | None, typer.Option(help="GitHub: skip PRs changing more lines (default: 2000).")
                          ] = None,
     bots: Annotated[bool, typer.Option("--bots", help="GitHub: keep PRs opened by bots.")] = False,
     empty_issues: Annotated[bool, typer.Option("--empty-issues", help="GitHub: keep PRs whose issues have no body.")
@@ -233,37 +233,43 @@ def _run_flow(flow_fn, on_done=None, **params):
 
 @app.command()
 def build(
-    workers: Annotated[int | None, typer.Option(help="Candidates built/validated in parallel [default: 1].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Candidates built/validated in parallel (default: 1).")] = None,
     instance: Annotated[
         list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
     runs_before: Annotated[
-        int | None, typer.Option(help="Runs without the gold patch (all must fail) [default: 1].")] = None,
+        int | None, typer.Option(help="Runs without the gold patch (all must fail) (default: 1).")] = None,
     runs_after: Annotated[
-        int | None, typer.Option(help="Runs with the gold patch (all must pass, identically) [default: 2].")] = None,
+        int | None, typer.Option(help="Runs with the gold patch (all must pass, identically) (default: 2).")] = None,
     timeout: Annotated[int | None, typer.Option(help="Seconds per test run before it is killed.")] = None,
     memory: Annotated[
         bool | None, typer.Option("--memory/--no-memory", help="Try proven recipes from the environment memory "
-                                  "pool first [default: on].")] = None,
+                                  "pool first (default: on).")] = None,
     exclude_newer: Annotated[
         bool | None, typer.Option("--exclude-newer/--no-exclude-newer", help="Resolve dependencies as of the base "
-                                  "commit's month (uv --exclude-newer) [default: on].")
+                                  "commit's month (uv --exclude-newer) (default: on).")
     ] = None,
     llm: Annotated[
         bool | None, typer.Option("--llm/--no-llm", help="Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) "
-                                  "is configured [default: on].")
+                                  "is configured (default: on).")
     ] = None,
     replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ones; no model needed.")] = False,
     llm_rounds: Annotated[int | None, typer.Option(help="LLM rounds per candidate after memory and heuristics "
-                                                   "[default: 3].")] = None,
-    max_llm_calls: Annotated[int | None, typer.Option(help="LLM budget per instance: calls [default: 40].")] = None,
-    max_llm_usd: Annotated[float | None, typer.Option(help="LLM budget per instance: US dollars [default: 0.5].")
+                                                   "(default: 3).")] = None,
+    max_llm_calls: Annotated[int | None, typer.Option(help="LLM budget per instance: calls (default: 40).")] = None,
+    max_llm_usd: Annotated[float | None, typer.Option(help="LLM budget per instance: US dollars (default: 0.5).")
                            ] = None,
     max_llm_seconds: Annotated[float | None, typer.Option(help="LLM budget per instance: wall seconds "
-                                                          "[default: 1800].")] = None,
+                                                          "(default: 1800).")] = None,
     retries: Annotated[int | None, typer.Option(help="Prefect retries of a candidate that hit an infrastructure "
-                                                "error [default: 2].")] = None,
+                                                "error (default: 2).")] = None,
+    mem_limit: Annotated[str | None, typer.Option(help="Memory of one test run, e.g. 512m; beyond it: error(oom) "
+                                                  "(default: FACTORY_MEM_LIMIT or 2g).")] = None,
+    pids_limit: Annotated[int | None, typer.Option(help="Processes one test run may hold (default: 512).")] = None,
+    cpus: Annotated[float | None, typer.Option(help="CPUs one test run may use (default: 1).")] = None,
+    max_image_gb: Annotated[float | None, typer.Option(
+        help="After the build, evict least recently used env/instance images beyond this many GB.")] = None,
     config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,
@@ -271,7 +277,7 @@ def build(
     """Build environments and validate fail-to-pass for every pending candidate (the Prefect build flow).
 
     Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured).
-    Options not given come from the project file's [build] table, then the defaults shown.
+    Options not given come from the project file's build table, then the defaults shown.
 
     Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
     """
@@ -286,7 +292,8 @@ def build(
         "workers": workers, "runs_before": runs_before, "runs_after": runs_after, "run_timeout": timeout,
         "memory": memory, "exclude_newer": exclude_newer, "llm": llm, "llm_rounds": llm_rounds,
         "max_llm_calls": max_llm_calls, "max_llm_usd": max_llm_usd, "max_llm_seconds": max_llm_seconds,
-        "infra_retries": retries, "replay": replay or None,
+        "infra_retries": retries, "replay": replay or None, "mem_limit": mem_limit, "pids_limit": pids_limit,
+        "cpus": cpus, "max_image_gb": max_image_gb,
     }
     try:
         options = BuildOptions.model_validate(
@@ -318,6 +325,8 @@ def build(
         console.print(f"LLM builder: {summary['llm']}")
     if summary["reaped_containers"]:
         console.print(f"removed {len(summary['reaped_containers'])} container(s) left by a killed run")
+    if summary.get("evicted_images"):
+        console.print(f"image budget: evicted {len(summary['evicted_images'])} least recently used image(s)")
     outcomes = summary["outcomes"]
     if not outcomes:
         out.print("Nothing to do: every candidate is already built and validated.")
@@ -382,7 +391,7 @@ def status(
 @app.command()
 def export(
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to write (default: [export] out of the project file).")
+        Path | None, typer.Option("--out", help="JSONL file to write (default: the project file's export.out).")
     ] = None,
     include_all: Annotated[bool, typer.Option("--all", help="Also export rejected/failed instances.")] = False,
     config: ConfigOption = None,
@@ -546,11 +555,11 @@ def eval_status(
 @app.command()
 def validate(
     runs_after: Annotated[int | None, typer.Option(help="Confirm valid instances with fewer stored after-runs "
-                                                   "than this [default: project's, else 2].")] = None,
-    runs_before: Annotated[int | None, typer.Option(help="Before-runs of each confirmation [default: 1].")] = None,
+                                                   "than this (default: project's, else 2).")] = None,
+    runs_before: Annotated[int | None, typer.Option(help="Before-runs of each confirmation (default: 1).")] = None,
     instance: Annotated[list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
                         ] = None,
-    workers: Annotated[int | None, typer.Option(help="Instances validated in parallel [default: 1].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Instances validated in parallel (default: 1).")] = None,
     config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,

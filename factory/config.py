@@ -49,8 +49,10 @@ class Settings(BaseModel):
     build_timeout: int = 1800
     mem_limit: str = Field(default_factory=lambda: os.environ.get("FACTORY_MEM_LIMIT", "2g"))
     """Memory limit of a test container (swap included); beyond it the run ends as ``error(oom)``."""
-    pids_limit: int = 512
-    cpus: float = 1.0
+    pids_limit: int = Field(default_factory=lambda: _int_env("FACTORY_PIDS_LIMIT", 512))
+    """Processes (threads included) a test container may hold: a fork bomb stops here."""
+    cpus: float = Field(default_factory=lambda: float(_int_env("FACTORY_CPUS", 1)))
+    """CPUs a test container may use, so one run cannot starve the others or the host."""
     ca_bundle: str = Field(default_factory=_default_ca_bundle)
     """Host CA bundle installed into every image so installs work behind TLS-intercepting proxies."""
     registry_timeout: float = 8.0

@@ -62,26 +62,37 @@ def _test_id(case: ET.Element) -> str:
 
 def parse_junit(xml_text: str) -> dict[str, TestOutcome]:
     """Per-test outcomes from a JUnit XML report; raises ValueError if it is not one."""
+    return junit_results(xml_text)[0]
+
+
+_FAILURE_TEXT_LIMIT = 8000
+"""Characters kept of one failure text: enough for the exception line at its end (the cause rule)."""
+
+
+def junit_results(xml_text: str) -> tuple[dict[str, TestOutcome], dict[str, str]]:
+    """Per-test outcomes, and the failure text (message + traceback) of each failed or errored test."""
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise ValueError(f"not a JUnit XML report: {exc}") from exc
     results: dict[str, TestOutcome] = {}
+    texts: dict[str, str] = {}
     for case in root.iter("testcase"):
-        if case.find("error") is not None:
-            outcome = TestOutcome.ERROR
-        elif case.find("failure") is not None:
-            outcome = TestOutcome.FAILED
-        elif case.find("skipped") is not None:
-            outcome = TestOutcome.SKIPPED
-        else:
-            outcome = TestOutcome.PASSED
+        problem = case.find("error")
+        outcome = TestOutcome.ERROR
+        if problem is None:
+            problem, outcome = case.find("failure"), TestOutcome.FAILED
+        if problem is None:
+            outcome = TestOutcome.SKIPPED if case.find("skipped") is not None else TestOutcome.PASSED
         test_id = _test_id(case)
         # A test that passes its call but errors in teardown appears twice: the worse outcome wins.
         if results.get(test_id) in (TestOutcome.ERROR, TestOutcome.FAILED):
             continue
         results[test_id] = outcome
-    return results
+        if problem is not None:
+            text = f"{problem.get('message', '')}\n{problem.text or ''}"
+            texts[test_id] = text[-_FAILURE_TEXT_LIMIT:]
+    return results, texts
 
 
 @dataclass
@@ -95,24 +106,28 @@ class RunGrade:
     note: str = ""
     test_seconds: float | None = None
     """Wall seconds of the test command alone (``FACTORY_TEST_SECONDS``), None when not printed."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """Failure text of each failed or errored test (the error2pass rule reads it; not stored)."""
 
 
 def grade_run(log: str, junit_xml: str | None, *, timed_out: bool = False, oom: bool = False) -> RunGrade:
     """Verdict of one run from its log and JUnit report (None when the run wrote none)."""
-    grade = _grade(log, junit_xml, timed_out, oom)
+    tests: dict[str, TestOutcome] = {}
+    failures: dict[str, str] = {}
+    note = ""
+    if junit_xml:
+        try:
+            tests, failures = junit_results(junit_xml)
+        except ValueError as exc:
+            note = str(exc)
+    grade = _verdict(log, last_exit_code(log), tests, note, timed_out, oom)
+    grade.failures = failures
     grade.test_seconds = command_seconds(log)
     return grade
 
 
-def _grade(log: str, junit_xml: str | None, timed_out: bool, oom: bool) -> RunGrade:
-    code = last_exit_code(log)
-    tests: dict[str, TestOutcome] = {}
-    note = ""
-    if junit_xml:
-        try:
-            tests = parse_junit(junit_xml)
-        except ValueError as exc:
-            note = str(exc)
+def _verdict(log: str, code: int | None, tests: dict[str, TestOutcome], note: str, timed_out: bool,
+             oom: bool) -> RunGrade:
     if timed_out:
         return RunGrade("error", code, tests, infra_error="timeout")
     if oom:

@@ -84,6 +84,21 @@ class BuildOptions(_Strict):
     """How often Prefect retries a candidate that ended in an infrastructure error (never a rejection)."""
     retry_delay: float = Field(default=30.0, ge=0)
     """Seconds before the first retry; each further retry waits twice as long."""
+    mem_limit: str | None = None
+    """Memory of one test run, Docker syntax (``2g``, ``512m``); beyond it the run ends ``error(oom)``
+    (default: ``FACTORY_MEM_LIMIT`` or 2g)."""
+    pids_limit: int | None = Field(default=None, ge=16)
+    """Processes one test run may hold (a fork bomb stops here; default: ``FACTORY_PIDS_LIMIT`` or 512)."""
+    cpus: float | None = Field(default=None, gt=0)
+    """CPUs one test run may use (default: ``FACTORY_CPUS`` or 1)."""
+    max_image_gb: float | None = Field(default=None, gt=0)
+    """After the build, evict our least recently used env/instance images until they fit in this many GB
+    (what ``factory clean --max-image-gb`` does); unset: no budget."""
+
+    def sandbox_settings(self) -> dict:
+        """The Settings overrides these options make (only the ones that are set)."""
+        return {k: v for k, v in {"run_timeout": self.run_timeout, "mem_limit": self.mem_limit,
+                                  "pids_limit": self.pids_limit, "cpus": self.cpus}.items() if v is not None}
 
 
 class ValidateOptions(_Strict):

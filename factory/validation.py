@@ -16,6 +16,7 @@ from agents.builder.test_manager import JUNIT_PATH, run_driver
 from factory.classify import Verdict, classify
 from factory.config import Settings
 from factory.docker.runtime import EngineError, RunResult, Sandbox, run_sandboxed
+from factory.failure_cause import fix_facts
 from factory.grading import RunGrade, grade_run
 from factory.models import Candidate, Validation
 from factory.store import Store
@@ -97,4 +98,4 @@ def validate(
         grades[phase].append(grade)
         if grade.infra_error or grade.patch_error:
             break  # the verdict is decided; more runs would cost time and say nothing new
-    return classify(grades["before"], grades["after"])
+    return classify(grades["before"], grades["after"], fix_facts(candidate.patch, candidate.test_patch))

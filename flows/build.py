@@ -72,6 +72,17 @@ def settle(futures: dict[str, PrefectFuture], session: BuildSession) -> dict[str
     return outcomes
 
 
+def enforce_image_budget(session: BuildSession, max_gb: float) -> list[str]:
+    """Evict our least recently used env/instance images beyond ``max_gb`` (``[build] max_image_gb``)."""
+    from factory.cleanup import clean
+
+    report = clean(session.ctx.client, last_use=session.ctx.store.image_last_use(), max_bytes=int(max_gb * 1e9))
+    if report.images:
+        get_run_logger().info("image budget %.1f GB: evicted %d image(s), %.2f GB", max_gb, len(report.images),
+                              report.freed_bytes / 1e9)
+    return report.images
+
+
 @flow(name="build", flow_run_name=run_name("build"), task_runner=ThreadPoolTaskRunner(max_workers=MAX_WORKERS),
       log_prints=True)
 def build_flow(
@@ -96,13 +107,13 @@ def build_flow(
     settings = project.settings(
         runs_before=options.runs_before, runs_after=options.runs_after, use_memory=options.memory,
         exclude_newer=options.exclude_newer, llm_rounds=options.llm_rounds,
-        **({"run_timeout": options.run_timeout} if options.run_timeout else {}),
+        **options.sandbox_settings(),
     )
     with open_store(project) as store:
         pending = plan(store, instances, rebuild)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
                     settings.db_path)
-        summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": ""}
+        summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": []}
         if not pending:
             return summary
         llm, budget = client_from_options(store, options)
@@ -119,6 +130,8 @@ def build_flow(
         slots = DockerSlots(options.workers)
         futures = run_window(lambda iid: task_.submit(iid, session, slots), pending, options.workers + 1)
         outcomes = summary["outcomes"] = settle(futures, session)
+        if options.max_image_gb:
+            summary["evicted_images"] = enforce_image_budget(session, options.max_image_gb)
     errors = sum(o.startswith("error(") for o in outcomes.values())
     logger.info("done: %d processed, %d valid, %d left in an infrastructure error (retried by the next run)",
                 len(outcomes), sum(o == "valid" for o in outcomes.values()), errors)

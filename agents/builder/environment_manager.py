@@ -89,6 +89,7 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         base_commit=candidate.base_commit,
         env_image=env_image,
         installable=recipe.installable,
+        run_as_root=recipe.run_as_root,
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
     return InstancePlan(dockerfile, tag)

@@ -40,6 +40,9 @@ class Recipe(BaseModel):
     """Commands run in /testbed after the test patch is applied and before the tests."""
     test_env: dict[str, str] = Field(default_factory=dict)
     """Environment variables exported for the test command only."""
+    run_as_root: bool = False
+    """Run the tests as root. Default: the unprivileged user ``factory`` (uid 10001), which owns /testbed;
+    only a test suite that must write system paths needs root."""
 
     @field_validator("python_version")
     @classmethod

@@ -191,11 +191,16 @@ def run_sandboxed(
             on_start(container.id)
         container.put_archive("/", _tar({f"factory/{k}": v for k, v in inputs.items()}))
         container.start()
+        waiting = time.monotonic()
         timed_out = False
         try:
             result = container.wait(timeout=sandbox.timeout)
             exit_code = result.get("StatusCode")
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
+            # Over a unix socket a read timeout surfaces as ConnectionError too: only the clock tells a
+            # timeout from an engine that went away (daemon restart), which is an infra error to retry.
+            if time.monotonic() - waiting < sandbox.timeout - 1:
+                raise EngineError(f"the engine stopped answering while running {image}: {exc}") from exc
             timed_out = True
             exit_code = None
             with contextlib.suppress(APIError):

@@ -20,6 +20,7 @@ from agents.builder.environment_manager import EnvPlan, InstancePlan, plan_env, 
 from agents.builder.explorer import SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
 from factory.classify import classify
+from factory.failure_cause import fix_facts
 from factory.grading import grade_run, parse_junit
 from factory.mining.mirror import Snapshot, open_mirror
 from factory.mining.split import split_diff
@@ -472,8 +473,8 @@ def test_eval_script_runs_before_and_after(fixed_repo, tmp_path: Path) -> None:
     assert "FACTORY_EXIT_CODE=0" in after_log.splitlines(), after_log
     before, after = grade_run(before_log, before_xml), grade_run(after_log, after_xml)
     assert (before.verdict, after.verdict) == ("fail", "pass")
-    verdict = classify([before], [after, after])
-    assert verdict.status is Status.VALID
+    verdict = classify([before], [after, after], fix_facts(candidate.patch, candidate.test_patch))
+    assert verdict.status is Status.VALID, verdict
     assert verdict.fail_to_pass == [
         "tests/test_calc.py::test_add",
         "tests/test_neg.py::test_neg[1]",

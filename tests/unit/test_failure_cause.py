@@ -1,0 +1,142 @@
+"""The error2pass rule (factory.failure_cause + classify) on failure texts real pytest runs wrote.
+
+Each case builds a tiny project, runs pytest with the eval script's JUnit options on the before state,
+and classifies the run against a gold patch that makes the after state pass.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from factory.classify import classify
+from factory.failure_cause import Cause, FixFacts, cause, fix_facts
+from factory.grading import RunGrade, grade_run
+from factory.models import Rejection, Status
+from factory.models import TestOutcome as Outcome
+
+
+def pytest_run(root: Path, files: dict[str, str]) -> RunGrade:
+    """Write ``files`` under ``root``, run pytest on the test files like the eval script does, grade it."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    junit = root / "junit.xml"
+    tests = sorted(n for n in files if n.startswith("tests/"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+         "--continue-on-collection-errors", f"--junitxml={junit}", *tests],
+        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root / "src"), "PATH": "/usr/bin:/bin"},
+    )
+    log = proc.stdout + proc.stderr + f"\nFACTORY_EXIT_CODE={proc.returncode}\n"
+    return grade_run(log, junit.read_text() if junit.exists() else None)
+
+
+AFTER = RunGrade("pass", 0, {"tests/test_feature.py::test_feature": Outcome.PASSED})
+
+
+def diff(path: str, added: str, new: bool = True) -> str:
+    head = "new file mode 100644\n--- /dev/null\n" if new else f"--- a/{path}\n"
+    body = "".join(f"+{line}\n" for line in added.splitlines())
+    return f"diff --git a/{path} b/{path}\n{head}+++ b/{path}\n@@ -0,0 +1 @@\n{body}"
+
+
+TEST_PATCH = diff("tests/test_feature.py", "from pkg import feature\n")
+
+
+def test_import_error_of_a_name_the_fix_adds_is_genuine(tmp_path: Path) -> None:
+    before = pytest_run(tmp_path, {
+        "src/pkg/__init__.py": "def other():\n    return 1\n",
+        "tests/test_feature.py": "from pkg import feature\n\n\ndef test_feature():\n    assert feature() == 2\n",
+    })
+    assert before.tests == {"tests/test_feature.py": Outcome.ERROR}
+    gold = diff("src/pkg/__init__.py", "def feature():\n    return 2\n", new=False)
+    facts = fix_facts(gold, TEST_PATCH)
+    assert "feature" in facts.added_names and "pkg" in facts.own_packages
+    verdict = classify([before], [AFTER, AFTER], facts)
+    assert verdict.status is Status.VALID, verdict
+    assert verdict.fail_to_pass == ["tests/test_feature.py::test_feature"]
+
+
+def test_a_missing_third_party_module_is_error2pass(tmp_path: Path) -> None:
+    before = pytest_run(tmp_path, {
+        "src/pkg/__init__.py": "import yaml_not_installed_anywhere\n\n\ndef feature():\n    return 2\n",
+        "tests/test_feature.py": "from pkg import feature\n\n\ndef test_feature():\n    assert feature() == 2\n",
+    })
+    assert before.verdict == "fail" and before.tests == {"tests/test_feature.py": Outcome.ERROR}
+    gold = diff("src/pkg/__init__.py", "try:\n    import yaml_not_installed_anywhere\nexcept ImportError:\n    pass\n",
+                new=False)
+    verdict = classify([before], [AFTER, AFTER], fix_facts(gold, TEST_PATCH))
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.ERROR2PASS)
+    assert "yaml_not_installed_anywhere" in verdict.detail and "third-party" in verdict.detail
+
+
+def test_a_syntax_error_in_the_test_patch_is_error2pass(tmp_path: Path) -> None:
+    before = pytest_run(tmp_path, {
+        "src/pkg/__init__.py": "def feature():\n    return 1\n",
+        "tests/test_feature.py": "from pkg import feature\n\ndef test_feature(:\n    assert feature() == 2\n",
+    })
+    facts = fix_facts(diff("src/pkg/__init__.py", "def feature():\n    return 2\n", new=False), TEST_PATCH)
+    why, quote = cause(before.failures["tests/test_feature.py"], facts)
+    assert why is Cause.TEST_PATCH_SYNTAX, before.failures
+    assert "tests/test_feature.py" in quote
+    verdict = classify([before], [AFTER, AFTER], facts)
+    assert verdict.reason == Rejection.ERROR2PASS
+
+
+def test_an_assertion_failure_is_genuine(tmp_path: Path) -> None:
+    before = pytest_run(tmp_path, {
+        "src/pkg/__init__.py": "def feature():\n    return 1\n",
+        "tests/test_feature.py": "from pkg import feature\n\n\ndef test_feature():\n    assert feature() == 2\n",
+    })
+    assert before.tests == {"tests/test_feature.py::test_feature": Outcome.FAILED}
+    facts = fix_facts(diff("src/pkg/__init__.py", "def feature():\n    return 2\n", new=False), TEST_PATCH)
+    assert cause(before.failures["tests/test_feature.py::test_feature"], facts) == (Cause.GENUINE, "")
+    assert classify([before], [AFTER, AFTER], facts).status is Status.VALID
+
+
+def test_no_target_test_ran_is_error2pass_and_says_so() -> None:
+    not_found = RunGrade("fail", 127, {}, note="exit code 127; 0 failing test(s)")
+    verdict = classify([not_found], [AFTER, AFTER])
+    assert verdict.reason == Rejection.ERROR2PASS
+    assert "command was not found" in verdict.detail
+    verdict = classify([RunGrade("fail", 5, {}, note="exit code 5")], [AFTER, AFTER])
+    assert verdict.reason == Rejection.ERROR2PASS and "no target test ran" in verdict.detail
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ModuleNotFoundError: No module named 'pkg.newmod'", Cause.GENUINE),          # the repo's own package
+    ("ModuleNotFoundError: No module named 'requests'", Cause.MISSING_MODULE),
+    ("ImportError: cannot import name 'feature' from 'pkg' (/testbed/src/pkg/__init__.py)", Cause.GENUINE),
+    ("ImportError: cannot import name 'Thing' from 'attr' (/usr/lib/attr/__init__.py)", Cause.THIRD_PARTY_IMPORT),
+    ("ImportError: cannot import name 'helper' from 'attr'", Cause.GENUINE),     # the fix adds 'helper'
+    ('  File "/testbed/src/pkg/core.py", line 3\n    def f(:\n         ^\nSyntaxError: invalid syntax', Cause.GENUINE),
+    ("AttributeError: module 'pkg' has no attribute 'feature'", Cause.GENUINE),
+    ("", Cause.GENUINE),
+])
+def test_cause_rules(text: str, expected: Cause) -> None:
+    facts = FixFacts(added_names=frozenset({"helper"}), own_packages=frozenset({"pkg", "tests"}),
+                     test_files=frozenset({"tests/test_feature.py"}))
+    assert cause(text, facts)[0] is expected
+
+
+def test_fix_facts_reads_definitions_imports_and_packages() -> None:
+    gold = (diff("src/pkg/new.py", "class Widget:\n    pass\nLIMIT = 3\n")
+            + diff("src/pkg/__init__.py", "from pkg.new import Widget as Gadget, LIMIT\n", new=False))
+    facts = fix_facts(gold, TEST_PATCH)
+    assert {"Widget", "LIMIT", "Gadget"} <= facts.added_names
+    assert facts.own_packages == {"pkg", "tests"}
+    assert facts.test_files == {"tests/test_feature.py"}
+
+
+def test_a_test_that_did_not_run_before_is_not_fail_to_pass() -> None:
+    """Only tests that failed genuinely (or whose file failed to collect genuinely) become FAIL_TO_PASS."""
+    before = RunGrade("fail", 1, {"tests/test_a.py::test_x": Outcome.FAILED})
+    after = RunGrade("pass", 0, {"tests/test_a.py::test_x": Outcome.PASSED, "tests/test_b.py::test_y": Outcome.PASSED})
+    verdict = classify([before], [after, after])
+    assert verdict.fail_to_pass == ["tests/test_a.py::test_x"]
+    assert verdict.pass_to_pass == []

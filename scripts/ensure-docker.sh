@@ -30,7 +30,9 @@ if ! command -v dockerd >/dev/null 2>&1 || ! [ -x /usr/bin/docker ]; then
 fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   echo "ensure-docker: starting dockerd (log: /var/log/factory-dockerd.log) ..."
-  nohup dockerd >/var/log/factory-dockerd.log 2>&1 &
+  nohup dockerd >>/var/log/factory-dockerd.log 2>&1 &
+  # Who started this engine: the fault suite restarts only an engine this script started.
+  echo $! >/run/issue-factory-dockerd.pid
 fi
 for _ in $(seq 1 60); do
   if answers; then

@@ -84,6 +84,13 @@ def connect() -> docker.DockerClient:
         ) from exc
 
 
+def _answers(client: docker.DockerClient) -> bool:
+    try:
+        return bool(client.ping())
+    except (DockerException, requests.RequestException):
+        return False
+
+
 def image_exists(client: docker.DockerClient, tag: str) -> bool:
     try:
         client.images.get(tag)
@@ -129,6 +136,8 @@ def build_image(
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.write_text(log)
     if error:
+        if not _answers(client):  # the daemon went away mid-build: not the Dockerfile's fault
+            raise EngineError(f"the engine stopped while building {tag}: {error.strip()}")
         raise BuildError(error.strip(), log)
     if not image_id:
         image_id = client.images.get(tag).id

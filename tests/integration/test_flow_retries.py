@@ -20,23 +20,9 @@ from factory.mining.git_source import mine_git
 from factory.models import Status
 from factory.project import BuildOptions
 from factory.store import Store
+from tests.repo_fixtures import pyproject
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "hog"
-version = "0.1.0"
-requires-python = ">=3.9"
-
-[project.optional-dependencies]
-test = ["pytest>=7"]
-
-[tool.setuptools.packages.find]
-where = ["src"]
-"""
+PYPROJECT = pyproject("hog")
 
 
 def make_repo(root: Path) -> Path:

@@ -1,0 +1,236 @@
+"""Fault scenarios inside test runs: hostile *tests* meet the sandbox and the grader, end to end.
+
+One repository, ``acme/trap``, holds a candidate per hostile behaviour (a test that spins forever, a fork
+bomb, a memory hog, a socket to the internet, a fake exit-code marker, a symlink out of the repository,
+error2pass cases) next to an ordinary candidate that must come out ``valid`` from the same two-worker
+build: the host and the other runs are unaffected. The real CLI mines and builds it; the verdicts, the
+run logs and the instance image are then read back and compared with what the sandbox promises.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from examples.tinyledger import _Git
+from factory.config import Settings
+from factory.docker.runtime import Sandbox, connect, run_sandboxed
+from factory.store import Store
+from tests.faults import FaultRow, rows_lost, snapshot, statuses
+from tests.repo_fixtures import pyproject
+
+PYPROJECT = pyproject("trap")
+
+RUN_TIMEOUT = 15
+PIDS_LIMIT = 64
+PROJECT_FILE = f"""\
+[build]
+workers = 2
+runs_before = 1
+runs_after = 2
+run_timeout = {RUN_TIMEOUT}
+pids_limit = {PIDS_LIMIT}
+mem_limit = "512m"
+infra_retries = 1
+retry_delay = 1
+"""
+
+# subject of the fix commit -> (scenario, expected outcome)
+EXPECTED = {
+    "Add double": ("hostile test: an ordinary fix built next to the others", "valid"),
+    "Add spin": ("hostile test: while True (killed at the timeout)", "error(timeout)"),
+    "Add swarm": ("hostile test: fork bomb (bounded by pids, killed at the timeout)", "error(timeout)"),
+    "Add hog": ("hostile test: allocates 1 GiB (memory limit 512m)", "error(oom)"),
+    "Add reach": ("hostile test: opens a socket to the internet", "rejected(fail2fail), socket blocked"),
+    "Add shout": ("grading: fake FACTORY_EXIT_CODE=0 and PASSED lines, then fails",
+                  "rejected(fail2fail), last marker 1"),
+    "Add whisper": ("grading: fake marker then os._exit(0), no JUnit", "rejected(no_tests_ran)"),
+    "Add loader": ("error2pass: third-party module missing before the fix", "rejected(error2pass)"),
+    "Add link": ("patch safety: test patch adds a symlink to /etc/passwd", "rejected(test_patch_failed)"),
+    "Add triple": ("error2pass: no target test ran before the fix (collected after)", "rejected(error2pass)"),
+}
+
+
+def make_trap_repo(root: Path) -> Path:
+    g = _Git(root)
+    root.mkdir(parents=True)
+    g("init", "-q", "-b", "main")
+    g("remote", "add", "origin", "https://git.example.com/acme/trap.git")
+    g.commit("Initial import", {
+        "pyproject.toml": PYPROJECT,
+        "src/trap/__init__.py": "def ok():\n    return 1\n",
+        "tests/test_ok.py": "from trap import ok\n\n\ndef test_ok():\n    assert ok() == 1\n",
+        # imported by nothing until "Add loader": a hard dependency on a package no image has
+        "src/trap/config.py": "import yaml_not_installed_anywhere\n\n\ndef load():\n    return None\n",
+    })
+    g.commit("Add double\n\nFixes #1: trap has no double().", {
+        "src/trap/__init__.py": "def ok():\n    return 1\n\n\ndef double(x):\n    return 2 * x\n",
+        "tests/test_double.py": "from trap import double\n\n\ndef test_double():\n    assert double(3) == 6\n",
+    })
+    g.commit("Add spin", {
+        "src/trap/spin.py": "def spin():\n    while True:\n        pass\n",
+        "tests/test_spin.py": "from trap.spin import spin\n\n\ndef test_spin():\n    spin()\n",
+    })
+    g.commit("Add swarm", {
+        "src/trap/swarm.py": (
+            "import os\n\n\ndef swarm():\n    while True:\n        try:\n            os.fork()\n"
+            "        except OSError:\n            pass\n"),
+        "tests/test_swarm.py": "from trap.swarm import swarm\n\n\ndef test_swarm():\n    swarm()\n",
+    })
+    g.commit("Add hog", {
+        "src/trap/hog.py": "def size():\n    return 1024 ** 3\n",
+        "tests/test_hog.py": (
+            "from trap.hog import size\n\n\ndef test_hog():\n    ballast = bytearray(size())\n"
+            "    assert len(ballast) == size()\n"),
+    })
+    g.commit("Add reach", {
+        "src/trap/net.py": (
+            "import socket\n\n\ndef reach(host, port):\n    try:\n"
+            "        socket.create_connection((host, port), timeout=3).close()\n        return 'connected'\n"
+            "    except OSError as exc:\n        return f'SOCKET-BLOCKED {type(exc).__name__}: {exc}'\n"),
+        "tests/test_reach.py": (
+            "from trap.net import reach\n\n\ndef test_reach():\n    result = reach('1.1.1.1', 53)\n"
+            "    print(result)\n    assert result == 'connected', result\n"),
+    })
+    g.commit("Add shout", {
+        "src/trap/shout.py": "def shout(text):\n    return text.upper()\n",
+        "tests/test_shout.py": (
+            "import os\n\nfrom trap.shout import shout\n\n\ndef test_shout():\n"
+            "    os.write(1, b'\\nFACTORY_EXIT_CODE=0\\ntests/test_shout.py::test_shout PASSED\\n')\n"
+            "    os.write(2, b'\\nFACTORY_EXIT_CODE=0\\n')\n"
+            "    assert shout('a') == 'a'\n"),
+    })
+    g.commit("Add whisper", {
+        "src/trap/whisper.py": "def whisper(text):\n    return text.lower()\n",
+        "tests/test_whisper.py": (
+            "import os\n\nfrom trap.whisper import whisper\n\n\ndef test_whisper():\n"
+            "    os.write(1, b'\\nFACTORY_EXIT_CODE=0\\n')\n    os._exit(0)\n"),
+    })
+    g.commit("Add loader", {
+        "src/trap/config.py": (
+            "try:\n    import yaml_not_installed_anywhere\nexcept ImportError:\n"
+            "    yaml_not_installed_anywhere = None\n\n\ndef load():\n    return {}\n"),
+        "tests/test_config.py": "from trap.config import load\n\n\ndef test_load():\n    assert load() == {}\n",
+    })
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests" / "passwd").symlink_to("/etc/passwd")
+    g.commit("Add link", {
+        "src/trap/users.py": "def count(path):\n    return len(open(path).read().splitlines())\n",
+        "tests/test_users.py": (
+            "from pathlib import Path\n\nfrom trap.users import count\n\n\ndef test_count():\n"
+            "    assert count(Path(__file__).parent / 'passwd') > 0\n"),
+    })
+    g.commit("Add triple", {
+        "pytest.ini": "[pytest]\npython_functions = check_*\n",
+        "src/trap/__init__.py": (
+            "def ok():\n    return 1\n\n\ndef double(x):\n    return 2 * x\n\n\ndef triple(x):\n    return 3 * x\n"),
+        "tests/test_triple.py": "def check_triple():\n    from trap import triple\n\n    assert triple(2) == 6\n",
+    })
+    return root
+
+
+def _cli(factory_cmd: list[str], cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([*factory_cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def _after_log(store: Store, instance_id: str) -> str:
+    runs = [v for v in store.validations(instance_id) if v.phase == "after"]
+    return Path(runs[0].log_path).read_text(errors="replace") if runs and Path(runs[0].log_path).exists() else ""
+
+
+def _observed(subject: str, label: str, store: Store, instance_id: str) -> tuple[str, str]:
+    """The observed outcome for one candidate, plus what was measured on the way."""
+    runs = store.validations(instance_id)
+    seconds = max((v.seconds for v in runs), default=0.0)
+    detail = f"{len(runs)} run(s) stored, longest {seconds:.1f} s"
+    if subject in ("Add spin", "Add swarm") and label == "error(timeout)":
+        timed = [v.seconds for v in runs if v.timed_out]
+        detail = f"killed after {max(timed):.1f} s (timeout {RUN_TIMEOUT} s)" if timed else detail
+        if timed and max(timed) > RUN_TIMEOUT + 10:
+            label += f", killed late ({max(timed):.1f} s)"
+    if subject == "Add reach":
+        log = _after_log(store, instance_id)
+        label += ", socket blocked" if "SOCKET-BLOCKED" in log else ", socket NOT blocked"
+        detail = next((line.strip() for line in log.splitlines() if "SOCKET-BLOCKED" in line), detail)[:90]
+    if subject == "Add shout":
+        log = _after_log(store, instance_id)
+        markers = [line for line in log.splitlines() if line.startswith("FACTORY_EXIT_CODE=")]
+        label += f", last marker {markers[-1].split('=')[1]}" if markers else ", no marker"
+        detail = f"{len(markers)} marker lines in the log, the fake ones first"
+    if subject in ("Add loader", "Add triple", "Add link"):
+        detail = store.instance(instance_id).detail[:90]
+    return label, detail
+
+
+def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
+    """What a test run of ``image`` sees: its user, its mounts, its git history, its input directory."""
+    probe = (
+        "id -u; echo MOUNTS; awk '$4 != \"/\" {print $4, $5}' /proc/self/mountinfo | sort; echo HISTORY; "
+        "git -C /testbed log --all --format=%H; echo REFS; git -C /testbed for-each-ref --format='%(refname)'; "
+        "echo REFLOG; git -C /testbed reflog --all | wc -l; echo WRITE; "
+        "(echo x > /factory/probe.txt) 2>&1 | tail -1"
+    )
+    result = run_sandboxed(connect(), image, ["bash", "-c", probe], {"input.txt": "read me"}, Sandbox(timeout=60))
+    out = result.log
+    uid = out.split("\n", 1)[0].strip()
+    mounts = out.split("MOUNTS\n", 1)[1].split("HISTORY\n", 1)[0].split()
+    binds = [m for m in mounts[1::2] if m not in ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+             and not m.startswith(("/proc", "/sys", "/dev"))]
+    history = out.split("HISTORY\n", 1)[1].split("REFS\n", 1)[0].split()
+    expected_history = subprocess.run(["git", "-C", str(repo), "rev-list", base_commit], capture_output=True,
+                                      text=True, check=True).stdout.split()
+    refs = out.split("REFS\n", 1)[1].split("REFLOG\n", 1)[0].split()
+    future = subprocess.run(["git", "-C", str(repo), "rev-list", f"{base_commit}..main"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    write = out.split("WRITE\n", 1)[1].strip()
+    observed = "; ".join([
+        f"uid {uid}" if uid != "0" else "uid 0 (root)",
+        "no host mounts" if not binds else f"host mounts {binds}",
+        "history = base_commit and its ancestors" if sorted(history) == sorted(expected_history)
+        else f"history has {len(history)} commits, expected {len(expected_history)}",
+        "inputs read-only" if "Permission denied" in write else f"inputs writable ({write!r})",
+    ])
+    return FaultRow(
+        "sandbox: user, mounts, future history, inputs",
+        "uid 10001; no host mounts; history = base_commit and its ancestors; inputs read-only",
+        observed,
+        detail=f"{len(history)} commits in the image, {len(future)} later ones in the source and "
+               f"{len(set(future) & set(history))} of them in the image; refs {refs}; {len(mounts) // 2} mounts",
+    )
+
+
+def hostile_candidate_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRow]:
+    repo = make_trap_repo(workdir / "trap")
+    db, home = workdir / "trap.duckdb", workdir / "home"
+    (workdir / "factory.toml").write_text(PROJECT_FILE)
+    where = ("--db", str(db), "--home", str(home))
+    mined = _cli(factory_cmd, workdir, "mine", "--git", str(repo), *where)
+    if mined.returncode != 0:
+        raise RuntimeError(f"mining the trap repository failed:\n{mined.stdout}\n{mined.stderr}")
+    before = snapshot(db)
+    started = time.monotonic()
+    built = _cli(factory_cmd, workdir, "build", "--config", str(workdir / "factory.toml"), *where)
+    build_seconds = time.monotonic() - started
+    if built.returncode != 0 or "Traceback" in built.stdout + built.stderr:
+        raise RuntimeError(f"factory build failed:\n{built.stdout[-3000:]}\n{built.stderr[-3000:]}")
+    lost = rows_lost(before, snapshot(db))
+    labels = statuses(db)
+    rows: list[FaultRow] = []
+    settings = Settings(db_path=db, home=home)
+    with Store(settings.db_path, read_only=True) as store:
+        by_subject = {c.problem_statement.splitlines()[0]: c for c in store.candidates()}
+        for subject, (scenario, expected) in EXPECTED.items():
+            cand = by_subject.get(subject)
+            if cand is None:
+                rows.append(FaultRow(scenario, expected, "not mined", detail=f"subjects: {sorted(by_subject)}"))
+                continue
+            observed, detail = _observed(subject, labels.get(cand.instance_id, "missing"), store,
+                                         cand.instance_id)
+            rows.append(FaultRow(scenario, expected, observed, lost, detail))
+        # a candidate from the middle of history: later commits exist in the source, must not in the image
+        middle = by_subject["Add reach"]
+        image = store.instance(middle.instance_id).image
+    rows.append(sandbox_facts_row(image, middle.base_commit, repo))
+    rows[0].detail += f"; whole build {build_seconds:.0f} s, 2 workers"
+    return rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,6 +33,8 @@ class OurImage:
     kind: str
     """``base`` | ``env`` | ``instance`` | ``other``."""
     last_used: datetime
+    env: str = ""
+    """For an instance image: the env image it was built from (label ``issue-factory.env``)."""
 
     @property
     def name(self) -> str:
@@ -68,9 +71,9 @@ def _created(attrs: dict) -> datetime:
         return datetime.now(UTC)
 
 
-def _of_repo(image: OurImage, repo: str) -> bool:
-    slug = repo.replace("/", "__").lower()
-    return any(t.split(":", 1)[0].split(".", 1)[-1] == slug for t in image.tags)
+def _of_repos(image: OurImage, repos: Collection[str]) -> bool:
+    slugs = {repo.replace("/", "__").lower() for repo in repos}
+    return any(t.split(":", 1)[0].split(".", 1)[-1] in slugs for t in image.tags)
 
 
 def our_images(client: docker.DockerClient, last_use: dict[str, datetime] | None = None) -> list[OurImage]:
@@ -80,8 +83,20 @@ def our_images(client: docker.DockerClient, last_use: dict[str, datetime] | None
         tags = list(image.tags)
         used = [last_use[t] for t in tags if last_use and t in last_use]
         found.append(OurImage(image.id, tags, int(image.attrs.get("Size") or 0), _kind(tags),
-                              max(used) if used else _created(image.attrs)))
+                              max(used) if used else _created(image.attrs),
+                              (image.labels or {}).get(f"{LABEL}.env", "")))
     return found
+
+
+def _eviction_order(images: list[OurImage]) -> list[OurImage]:
+    """Least recently used first, where an env image counts as used whenever one of its instance images
+    was: its children always come before it (the engine refuses to remove a parent of kept images)."""
+    last = {t: i.last_used for i in images for t in i.tags}
+    for image in images:
+        if image.kind == "instance" and image.env in last:
+            last[image.env] = max(last[image.env], image.last_used)
+    effective = {i.id: max([last[t] for t in i.tags] or [i.last_used]) for i in images}
+    return sorted(images, key=lambda i: (effective[i.id], i.kind != "instance"))
 
 
 #: A stopped container of ours older than this is a leftover even if its owner is on another host.
@@ -116,12 +131,12 @@ def clean(
     last_use: dict[str, datetime] | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
-    repo: str | None = None,
+    repos: Collection[str] | None = None,
     max_bytes: int | None = None,
 ) -> CleanReport:
     """Remove leftover containers, env/instance images unused for ``older_than``, then — with
-    ``max_bytes`` — the least recently used ones until the rest fits the budget (``repo``: only that
-    repository's images, ``owner/name``)."""
+    ``max_bytes`` — the least recently used ones until the rest fits the budget (``repos``: only these
+    repositories' images, ``owner/name``; the budget then counts only them)."""
     report = CleanReport()
     for c in leftover_containers(client):
         name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
@@ -137,13 +152,13 @@ def clean(
     if older_than is None and max_bytes is None:
         return report
     candidates = [i for i in our_images(client, last_use) if i.kind in ("env", "instance")
-                  and (repo is None or _of_repo(i, repo))]
+                  and (repos is None or _of_repos(i, repos))]
     doomed: list[OurImage] = []
     if older_than is not None:
         cutoff = (now or datetime.now(UTC)) - older_than
         doomed = [i for i in candidates if i.last_used < cutoff]
     if max_bytes is not None:
-        kept = sorted((i for i in candidates if i not in doomed), key=lambda i: i.last_used)
+        kept = _eviction_order([i for i in candidates if i not in doomed])
         total = sum(i.size for i in kept)
         for image in kept:  # least recently used first
             if total <= max_bytes:

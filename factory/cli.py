@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from factory.cli_memory import memory_app
@@ -105,6 +106,11 @@ def mine(
     until: Annotated[str | None, typer.Option(help="Only fixes committed before this date (ISO).")] = None,
     limit: Annotated[int | None, typer.Option(help="Stop after this many new candidates.")] = None,
     name: Annotated[str | None, typer.Option(help="owner/name for instance ids (default: from origin).")] = None,
+    branch: Annotated[str | None, typer.Option(help="--git: mine this branch's history (default: the one the "
+                                               "repository's HEAD names).")] = None,
+    max_diff_bytes: Annotated[int | None, typer.Option(
+        min=1, help="Skip fixes whose diff is longer than this many bytes, as diff_too_large (default: [mine] "
+        "max_diff_bytes of the project file, else FACTORY_MAX_DIFF_BYTES, else 1000000).")] = None,
     db: DbOption = None,
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -113,6 +119,7 @@ def mine(
     """Mine fixes with tests from a git repository, a GitHub repository, or every source of factory.toml.
 
     Example: factory mine --git https://github.com/pallets/click --since 2024-01-01 --limit 20
+    Example: factory mine --git ./repo.git --branch develop --max-diff-bytes 200000
     Example: GITHUB_TOKEN=... factory mine --github pallets/click --since 2024-01-01
     """
     from rich.progress import Progress
@@ -121,6 +128,15 @@ def mine(
 
     if git is not None and github is not None:
         raise UserError("--git and --github both given", "mine one source per command")
+    if branch is not None and git is None:
+        raise UserError("--branch needs --git", "pass --git PATH_OR_URL with it (GitHub sources are mined from their "
+                        "merged pull requests, project sources from their default branch)")
+    if max_diff_bytes is not None and git is None and github is None:
+        raise UserError("--max-diff-bytes applies to --git / --github",
+                        "for the project file's sources set `max_diff_bytes` in its [mine] table")
+    if max_diff_bytes is None and (git is not None or github is not None):
+        max_diff_bytes = _project(config).mine.max_diff_bytes
+    diff_limit = {"max_diff_bytes": max_diff_bytes} if max_diff_bytes else {}
     if github is not None:
         from factory.mining.github_filters import GitHubFilters
 
@@ -130,8 +146,8 @@ def mine(
             exclude_bots=base.exclude_bots and not bots,
             require_issue_body=base.require_issue_body and not empty_issues,
         )
-        _mine_github(github, _date(since, "--since"), _date(until, "--until"), limit, _settings(db, home), as_json,
-                     filters)
+        _mine_github(github, _date(since, "--since"), _date(until, "--until"), limit,
+                     _settings(db, home, **diff_limit), as_json, filters)
         return
     if git is None:
         project = _project(config)
@@ -149,25 +165,44 @@ def mine(
             out.print(f"[bold]{r['repo']}[/] ({label}): scanned {r['scanned']} first-parent commits, {r['added']} new "
                       f"candidate(s), {r['already_known']} already known")
         return
-    settings = _settings(db, home)
+    settings = _settings(db, home, **diff_limit)
+    since_date, until_date = _date(since, "--since"), _date(until, "--until")
     with _open_store(settings) as store, Progress(console=console, transient=True) as bar:
         task = bar.add_task("scanning commits", total=None)
         with _resumable("mine"):
             report = mine_git(
-                git, store, settings, _date(since, "--since"), _date(until, "--until"), limit, name,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                git, store, settings, since_date, until_date, limit, name,
+                progress=lambda done, total: bar.update(task, completed=done, total=total), branch=branch,
             )
     if as_json:
         out.print_json(json.dumps({
-            "repo": report.repo, "scanned": report.scanned, "added": report.added,
+            "repo": report.repo, "branch": report.branch, "scanned": report.scanned, "added": report.added,
             "already_known": report.already_known, "skipped": dict(report.skipped),
         }))
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "none"
-    out.print(f"[bold]{report.repo}[/]: scanned {report.scanned} first-parent commits, "
+    where = f" of {escape(report.branch)}" if report.branch else ""
+    out.print(f"[bold]{escape(report.repo)}[/]: scanned {report.scanned} first-parent commits{where}, "
               f"{len(report.added)} new candidate(s), {report.already_known} already known; skipped: {skipped}")
-    if not report.added and not report.already_known:
-        out.print("No candidates: no commit changes both a test file and a non-test source file.")
+    for reason, count in sorted(report.skipped.items()):
+        if reason in _SKIP_EXPLAINED:
+            out.print(f"  {reason}: {count} — {_SKIP_EXPLAINED[reason].format(limit=settings.max_diff_bytes)}")
+    if report.skipped.get("empty_repository"):
+        out.print("No candidates: the repository has no commits yet.")
+    elif not report.added and not report.already_known:
+        out.print("No candidates: no usable commit changes both a test file and a non-test source file.")
+
+
+#: Skip reasons ``factory mine`` explains (the common ones, no_test_change …, speak for themselves).
+_SKIP_EXPLAINED = {
+    "diff_too_large": "fix(es) whose diff is over {limit:,} bytes (raise --max-diff-bytes or [mine] max_diff_bytes "
+                      "to keep them)",
+    "non_utf8_diff": "fix(es) whose diff is not UTF-8 text (a patch must be stored and applied byte for byte)",
+    "non_utf8_path": "fix(es) changing a file whose name is not UTF-8 (it cannot be named in an eval script or "
+                     "a JSONL export)",
+    "submodule_change": "fix(es) changing a submodule (its code is in another repository, not in this mirror)",
+    "empty_repository": "the repository has no commits",
+}
 
 
 def _mine_github(full_name: str, since, until, limit: int | None, settings, as_json: bool, filters) -> None:
@@ -762,7 +797,7 @@ def clean(
     if max_image_gb is not None and max_image_gb < 0:
         raise UserError(f"--max-image-gb {max_image_gb} is negative", "give a size in GB, e.g. 200")
     budget = int(max_image_gb * 1e9) if max_image_gb is not None else None
-    report = clean_engine(connect(), age, last_use, dry_run, repo=repo, max_bytes=budget)
+    report = clean_engine(connect(), age, last_use, dry_run, repos=[repo] if repo else None, max_bytes=budget)
     verb = "would remove" if dry_run else "removed"
     out.print(f"{verb} {len(report.containers)} container(s), {len(report.images)} image(s) "
               f"({report.freed_bytes / 1e9:.2f} GB)")

@@ -18,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from factory.build import BuildSession, open_session, plan, process
 from factory.models import outcome_label
 from factory.project import BuildOptions
+from factory.store import Store
 from flows.common import (
     DockerSlots,
     backoff,
@@ -72,11 +73,15 @@ def settle(futures: dict[str, PrefectFuture], session: BuildSession) -> dict[str
     return outcomes
 
 
-def enforce_image_budget(session: BuildSession, max_gb: float) -> list[str]:
-    """Evict our least recently used env/instance images beyond ``max_gb`` (``[build] max_image_gb``)."""
+def enforce_image_budget(store: Store, max_gb: float) -> list[str]:
+    """Evict the least recently used env/instance images of this project's repositories beyond ``max_gb``
+    (``[build] max_image_gb``), after every build run, also one with nothing to build. Scoped to the
+    project: on a shared engine one project's budget never evicts another project's images."""
     from factory.cleanup import clean
+    from factory.docker.runtime import connect
 
-    report = clean(session.ctx.client, last_use=session.ctx.store.image_last_use(), max_bytes=int(max_gb * 1e9))
+    repos = {c.repo for c in store.candidates()}
+    report = clean(connect(), last_use=store.image_last_use(), repos=repos, max_bytes=int(max_gb * 1e9))
     if report.images:
         get_run_logger().info("image budget %.1f GB: evicted %d image(s), %.2f GB", max_gb, len(report.images),
                               report.freed_bytes / 1e9)
@@ -115,6 +120,8 @@ def build_flow(
                     settings.db_path)
         summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": []}
         if not pending:
+            if options.max_image_gb:
+                summary["evicted_images"] = enforce_image_budget(store, options.max_image_gb)
             return summary
         llm, budget = client_from_options(store, options)
         if llm is not None:
@@ -131,7 +138,7 @@ def build_flow(
         futures = run_window(lambda iid: task_.submit(iid, session, slots), pending, options.workers + 1)
         outcomes = summary["outcomes"] = settle(futures, session)
         if options.max_image_gb:
-            summary["evicted_images"] = enforce_image_budget(session, options.max_image_gb)
+            summary["evicted_images"] = enforce_image_budget(store, options.max_image_gb)
     errors = sum(o.startswith("error(") for o in outcomes.values())
     logger.info("done: %d processed, %d valid, %d left in an infrastructure error (retried by the next run)",
                 len(outcomes), sum(o == "valid" for o in outcomes.values()), errors)

@@ -32,6 +32,8 @@ class EnvPlan:
 class InstancePlan:
     dockerfile: str
     image_tag: str
+    env_image: str = ""
+    """The env image it is built FROM (labelled on the instance image, so cleanup evicts children first)."""
 
 
 def _image_name(kind: str, repo: str) -> str:
@@ -92,4 +94,4 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         run_as_root=recipe.run_as_root,
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
-    return InstancePlan(dockerfile, tag)
+    return InstancePlan(dockerfile, tag, env_image)

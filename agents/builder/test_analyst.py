@@ -154,7 +154,8 @@ def build_instance(
             snapshot.bundle(context / "repo.bundle")
             (context / "Dockerfile").write_text(plan.dockerfile)
             build_image(
-                client, context, plan.image_tag, extra_labels={"issue-factory.kind": "instance"},
+                client, context, plan.image_tag,
+                extra_labels={"issue-factory.kind": "instance", "issue-factory.env": plan.env_image},
                 log_path=log_path, timeout=settings.build_timeout,
             )
         except BuildError as exc:

@@ -13,12 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from examples.tinyledger import _Git
 from factory.config import Settings
 from factory.docker.runtime import Sandbox, connect, run_sandboxed
 from factory.store import Store
 from tests.faults import FaultRow, rows_lost, snapshot, statuses
-from tests.repo_fixtures import pyproject
+from tests.repo_fixtures import new_repo, pyproject
 
 PYPROJECT = pyproject("trap")
 
@@ -53,10 +52,7 @@ EXPECTED = {
 
 
 def make_trap_repo(root: Path) -> Path:
-    g = _Git(root)
-    root.mkdir(parents=True)
-    g("init", "-q", "-b", "main")
-    g("remote", "add", "origin", "https://git.example.com/acme/trap.git")
+    g = new_repo(root, "acme/trap")
     g.commit("Initial import", {
         "pyproject.toml": PYPROJECT,
         "src/trap/__init__.py": "def ok():\n    return 1\n",

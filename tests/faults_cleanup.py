@@ -17,10 +17,9 @@ from pathlib import Path
 
 import docker
 
-from examples.tinyledger import _Git
 from factory.store import Store
 from tests.faults import FaultRow, statuses
-from tests.repo_fixtures import pyproject
+from tests.repo_fixtures import new_repo, pyproject
 
 BASE = "issue-factory/python:3.11"
 
@@ -122,10 +121,7 @@ def clean_and_doctor_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRo
 
 
 def _budget_repo(root: Path) -> Path:
-    g = _Git(root)
-    root.mkdir(parents=True)
-    g("init", "-q", "-b", "main")
-    g("remote", "add", "origin", "https://git.example.com/acme/budget.git")
+    g = new_repo(root, "acme/budget")
     source = "def one():\n    return 1\n"
     g.commit("Initial import", {"pyproject.toml": pyproject("budget"), "src/budget/__init__.py": source,
                                 "tests/test_one.py": "from budget import one\n\n\ndef test_one():\n    assert one()\n"})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from examples.tinyledger import _Git
+
 
 def pyproject(name: str) -> str:
     """A minimal src-layout setuptools project with a ``test`` extra (pytest): no runtime dependencies, so
@@ -22,3 +26,13 @@ test = ["pytest>=7"]
 [tool.setuptools.packages.find]
 where = ["src"]
 """
+
+
+def new_repo(root: Path, slug: str) -> _Git:
+    """An empty git repository at ``root`` on branch ``main`` whose origin names ``slug`` (owner/name), with
+    the example's fixed-identity, fixed-clock committer."""
+    g = _Git(root)
+    root.mkdir(parents=True)
+    g("init", "-q", "-b", "main")
+    g("remote", "add", "origin", f"https://git.example.com/{slug}.git")
+    return g

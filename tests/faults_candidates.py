@@ -9,6 +9,7 @@ run logs and the instance image are then read back and compared with what the sa
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -196,6 +197,38 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
     )
 
 
+ESCAPING_PATCH = """\
+diff --git a/../outside.txt b/../outside.txt
+new file mode 100644
+--- /dev/null
++++ b/../outside.txt
+@@ -0,0 +1 @@
++written outside the repository
+"""
+
+
+def escaping_prediction_row(workdir: Path, factory_cmd: list[str], db: Path, instance_id: str) -> FaultRow:
+    """``factory eval`` of a model patch that climbs out of the repository: refused, graded unresolved."""
+    preds = workdir / "escape.jsonl"
+    preds.write_text(json.dumps({"instance_id": instance_id, "model_name_or_path": "hostile-agent",
+                                 "model_patch": ESCAPING_PATCH}) + "\n")
+    done = _cli(factory_cmd, workdir, "eval", "-p", str(preds), "--run-id", "escape", "--db", str(db),
+                "--report-dir", str(workdir / "eval"), "--json")
+    reports = list((workdir / "eval").rglob("report.json"))
+    report = json.loads(reports[0].read_text())[instance_id] if reports else {}
+    logs = "".join(p.read_text(errors="replace") for p in (workdir / "eval").rglob("*.log"))
+    refused = "climbs out of the repository" in logs + done.stdout
+    observed = ", ".join([
+        "refused before applying" if refused else "NOT refused",
+        "patch_successfully_applied false" if report.get("patch_successfully_applied") is False
+        else f"patch_successfully_applied {report.get('patch_successfully_applied')}",
+        "unresolved" if report.get("resolved") is False else f"resolved {report.get('resolved')}",
+    ])
+    return FaultRow("patch safety: factory eval of a model patch writing ../outside.txt",
+                    "refused before applying, patch_successfully_applied false, unresolved", observed,
+                    detail=f"exit {done.returncode}; {len(reports)} report(s)")
+
+
 def hostile_candidate_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRow]:
     repo = make_trap_repo(workdir / "trap")
     db, home = workdir / "trap.duckdb", workdir / "home"
@@ -228,5 +261,6 @@ def hostile_candidate_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultR
         middle = by_subject["Add reach"]
         image = store.instance(middle.instance_id).image
     rows.append(sandbox_facts_row(image, middle.base_commit, repo))
+    rows.append(escaping_prediction_row(workdir, factory_cmd, db, by_subject["Add double"].instance_id))
     rows[0].detail += f"; whole build {build_seconds:.0f} s, 2 workers"
     return rows

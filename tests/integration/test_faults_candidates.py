@@ -15,7 +15,10 @@ def rows(tmp_path_factory: pytest.TempPathFactory, factory_cmd: list[str]) -> di
     return {r.scenario: r for r in found}
 
 
-SCENARIOS = [s for s, _ in EXPECTED.values()] + ["sandbox: user, mounts, future history, inputs"]
+SCENARIOS = [s for s, _ in EXPECTED.values()] + [
+    "sandbox: user, mounts, future history, inputs",
+    "patch safety: factory eval of a model patch writing ../outside.txt",
+]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -109,8 +109,8 @@ def mine(
     branch: Annotated[str | None, typer.Option(help="--git: mine this branch's history (default: the one the "
                                                "repository's HEAD names).")] = None,
     max_diff_bytes: Annotated[int | None, typer.Option(
-        min=1, help="Skip fixes whose diff is longer than this many bytes, as diff_too_large (default: [mine] "
-        "max_diff_bytes of the project file, else FACTORY_MAX_DIFF_BYTES, else 1000000).")] = None,
+        min=1, help="Skip fixes whose diff is longer than this many bytes, as diff_too_large (default: "
+        "max_diff_bytes in the project file's \\[mine] table, else FACTORY_MAX_DIFF_BYTES, else 1000000).")] = None,
     db: DbOption = None,
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
@@ -133,7 +133,7 @@ def mine(
                         "merged pull requests, project sources from their default branch)")
     if max_diff_bytes is not None and git is None and github is None:
         raise UserError("--max-diff-bytes applies to --git / --github",
-                        "for the project file's sources set `max_diff_bytes` in its [mine] table")
+                        "for the project file's sources set `max_diff_bytes = N` in its `mine` table")
     if max_diff_bytes is None and (git is not None or github is not None):
         max_diff_bytes = _project(config).mine.max_diff_bytes
     diff_limit = {"max_diff_bytes": max_diff_bytes} if max_diff_bytes else {}
@@ -186,7 +186,8 @@ def mine(
               f"{len(report.added)} new candidate(s), {report.already_known} already known; skipped: {skipped}")
     for reason, count in sorted(report.skipped.items()):
         if reason in _SKIP_EXPLAINED:
-            out.print(f"  {reason}: {count} — {_SKIP_EXPLAINED[reason].format(limit=settings.max_diff_bytes)}")
+            why = _SKIP_EXPLAINED[reason].format(limit=settings.max_diff_bytes)
+            out.print(f"  {reason}: {count} — {escape(why)}")
     if report.skipped.get("empty_repository"):
         out.print("No candidates: the repository has no commits yet.")
     elif not report.added and not report.already_known:
@@ -201,7 +202,6 @@ _SKIP_EXPLAINED = {
     "non_utf8_path": "fix(es) changing a file whose name is not UTF-8 (it cannot be named in an eval script or "
                      "a JSONL export)",
     "submodule_change": "fix(es) changing a submodule (its code is in another repository, not in this mirror)",
-    "empty_repository": "the repository has no commits",
 }
 
 

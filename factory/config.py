@@ -71,6 +71,9 @@ class Settings(BaseModel):
     """Try proven recipes from the environment memory pool first (``--no-memory`` to disable)."""
     llm_rounds: int = 3
     """LLM rounds per candidate after memory and heuristics failed (when a model is configured)."""
+    max_diff_bytes: int = Field(default_factory=lambda: _int_env("FACTORY_MAX_DIFF_BYTES", 1_000_000), ge=1)
+    """Mining skips a fix whose whole diff (patch + test patch, binary hunks included) is longer than this
+    many bytes, as ``diff_too_large`` (``factory mine --max-diff-bytes``, ``[mine] max_diff_bytes``)."""
     max_log_excerpt: int = 4000
     """Characters of a failing build/run log kept in the DB (the whole log stays on disk)."""
 

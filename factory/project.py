@@ -56,6 +56,14 @@ class Source(_Strict):
             (self.git or "").rstrip("/").removesuffix(".git").rsplit("/", 1)[-1])
 
 
+class MineOptions(_Strict):
+    """How ``mine`` works for every source (``[mine]``; ``factory mine --max-diff-bytes`` overrides it)."""
+
+    max_diff_bytes: int | None = Field(default=None, ge=1)
+    """Skip fixes whose diff is longer than this many bytes (``diff_too_large``); unset:
+    ``FACTORY_MAX_DIFF_BYTES`` or 1,000,000."""
+
+
 class BuildOptions(_Strict):
     """How ``build`` (and the build step of ``pipeline``) works; the CLI flags of ``factory build``."""
 
@@ -153,6 +161,7 @@ class Project(_Strict):
     sources: list[Source] = Field(default_factory=list)
     github: GitHubFilters = Field(default_factory=GitHubFilters)
     """Filters for ``github = ...`` sources (max_files, max_lines, exclude_bots, require_issue_body)."""
+    mine: MineOptions = Field(default_factory=MineOptions)
     build: BuildOptions = Field(default_factory=BuildOptions)
     validate_: ValidateOptions = Field(default_factory=ValidateOptions, alias="validate")
     export: ExportOptions = Field(default_factory=ExportOptions)
@@ -182,6 +191,8 @@ class Project(_Strict):
             values["home"] = self.resolve(self.home)
         if self.build.run_timeout:
             values["run_timeout"] = self.build.run_timeout
+        if self.mine.max_diff_bytes:
+            values["max_diff_bytes"] = self.mine.max_diff_bytes
         values.update(overrides)
         return Settings(**values)
 

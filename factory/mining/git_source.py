@@ -3,12 +3,17 @@
 A first-parent commit is one unit of change: a merge commit ("Merge pull request #N …") counts as the
 whole pull request (diff against its first parent), a plain or squashed commit as itself. A unit is a
 candidate when it touches at least one test file and one non-test source file (split rules in
-``split.py``). Re-mining skips fix commits the store already has, so it only adds what is new.
+``split.py``) and nothing in it makes a task the factory cannot reproduce or store faithfully: a diff
+over ``max_diff_bytes``, a diff that is not UTF-8 text, a file name that is not UTF-8, a submodule
+change. Each rejection is a named skip reason. Re-mining skips fix commits the store already has, so it
+only adds what is new.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +25,8 @@ from factory.config import Settings
 from factory.errors import UserError
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
-from factory.mining.split import split_diff
+from factory.mining.split import SplitDiff, split_diff
+from factory.mining.text import commit_message, utf8_text
 from factory.models import Candidate
 from factory.store import Store
 
@@ -36,22 +42,34 @@ class MineReport:
     skipped: Counter = field(default_factory=Counter)
     """Why scanned commits are not candidates (``no_test_change``, ``no_source_change``, …)."""
     already_known: int = 0
+    branch: str = ""
+    """The branch whose first-parent history was scanned (empty for an empty repository)."""
+
+
+class NotACandidate(Exception):
+    """A fix the factory cannot use, with its skip reason (``diff_too_large``, ``non_utf8_diff``)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _problem_statement(repo: git.Repo, commit: git.Commit) -> str:
-    message = _decode(commit.message).strip()
+    message = message_of(commit).strip()
     lines = message.splitlines()
     if len(commit.parents) > 1 and lines and _MERGE_SUBJECT.match(lines[0]):
         body = "\n".join(lines[1:]).strip()
         if body:
             return body
-        merged = repo.git.log("--format=%B", f"{commit.parents[0].hexsha}..{commit.parents[1].hexsha}")
-        return merged.strip() or message
+        merged = repo.git.log("--format=%B", "--encoding=UTF-8",
+                              f"{commit.parents[0].hexsha}..{commit.parents[1].hexsha}", stdout_as_string=False)
+        return utf8_text(merged).strip() or message
     return message
 
 
-def _decode(value: str | bytes) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+def message_of(commit: git.Commit) -> str:
+    """The commit's message as valid UTF-8: decoded as its ``encoding`` header says, bad bytes as U+FFFD."""
+    return commit_message(commit.repo.odb.stream(commit.binsha).read())
 
 
 def _version(repo: git.Repo, sha: str) -> str:
@@ -72,34 +90,66 @@ def _instance_id(slug: str, pull: int | None, issues: list[str], sha: str, taken
     return f"{prefix}-{sha[:12]}"
 
 
-def full_diff(repo: git.Repo, base: str, head: str) -> str | None:
-    """``git diff base head`` as a fix's patch: binary hunks, full index lines, renames, fixed prefixes
-    (the user's git config cannot change it); None when it is not UTF-8 text."""
-    raw = repo.git.diff("--binary", "--full-index", "--no-color", "--no-ext-diff", "--find-renames",
-                        "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", base, head, stdout_as_string=False)
+def full_diff(repo: git.Repo, base: str, head: str, max_bytes: int | None = None) -> str:
+    """``git diff base head`` as a fix's patch: binary hunks, full index lines, renames, fixed prefixes,
+    quoted non-ASCII paths (the user's git config cannot change it).
+
+    Raises :class:`NotACandidate` with ``diff_too_large`` when it is longer than ``max_bytes`` (git is
+    stopped there, so a multi-GB diff never reaches memory) and ``non_utf8_diff`` when it is not UTF-8.
+    """
+    cmd = [repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", "-c", "core.quotePath=true", f"--git-dir={repo.git_dir}",
+           "diff", "--binary", "--full-index", "--no-color", "--no-ext-diff", "--no-textconv", "--find-renames",
+           "--src-prefix=a/", "--dst-prefix=b/", "--no-relative", base, head]
+    # stderr goes to a file, not a pipe: git cannot block on it while we read stdout only so far
+    with tempfile.TemporaryFile() as err, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err,
+                                                            stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        raw = proc.stdout.read(max_bytes + 1) if max_bytes is not None else proc.stdout.read()
+        if max_bytes is not None and len(raw) > max_bytes:
+            proc.kill()
+            proc.wait()
+            raise NotACandidate("diff_too_large")
+        if proc.wait() != 0:
+            err.seek(0)
+            raise git.GitCommandError(cmd, proc.returncode, err.read())
     try:
         diff = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return None
+        raise NotACandidate("non_utf8_diff") from None
     return diff + "\n" if diff and not diff.endswith("\n") else diff
 
 
-def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -> Candidate | str:
+def unusable(split: SplitDiff) -> str | None:
+    """Why a split fix cannot be a candidate, or None: the skip reasons in the order they are checked."""
+    if not split.test_files:
+        return "no_test_change"
+    if not split.source_files:
+        return "no_source_change"
+    if split.non_utf8_paths:
+        return "non_utf8_path"
+    if split.submodules:
+        return "submodule_change"
+    return None
+
+
+def candidate_from_commit(
+    mirror: Mirror, commit: git.Commit, taken: set[str], max_diff_bytes: int | None = None
+) -> Candidate | str:
     """The candidate a first-parent commit makes, or the reason it is not one."""
     repo = commit.repo
     if not commit.parents:
         return "root_commit"
     base = commit.parents[0].hexsha
-    diff = full_diff(repo, base, commit.hexsha)
-    if diff is None:
-        return "non_utf8_diff"
+    try:
+        diff = full_diff(repo, base, commit.hexsha, max_diff_bytes)
+    except NotACandidate as skip:
+        return skip.reason
     split = split_diff(diff)
-    if not split.test_files:
-        return "no_test_change"
-    if not split.source_files:
-        return "no_source_change"
+    reason = unusable(split)
+    if reason:
+        return reason
     statement = _problem_statement(repo, commit)
-    message = _decode(commit.message)
+    message = message_of(commit)
     refs = parse_references(message if statement in message else f"{message}\n{statement}", mirror.slug)
     iid = _instance_id(mirror.slug, refs.pull_number, refs.issues, commit.hexsha, taken)
     return Candidate(
@@ -112,7 +162,7 @@ def candidate_from_commit(mirror: Mirror, commit: git.Commit, taken: set[str]) -
         problem_statement=statement,
         created_at=commit.committed_datetime,
         version=_version(repo, base),
-        source=f"git:{redact(mirror.source)}",
+        source=f"git:{utf8_text(redact(mirror.source))}",
         issue_numbers=refs.issues,
         pull_number=refs.pull_number,
         test_files=split.test_files,
@@ -128,14 +178,23 @@ def mine_git(
     limit: int | None = None,
     name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    branch: str | None = None,
 ) -> MineReport:
-    """Mine ``source`` into ``store``; return what was scanned, added and why the rest was skipped."""
+    """Mine ``source`` into ``store``; return what was scanned, added and why the rest was skipped.
+
+    ``branch`` (default: the one the source's HEAD names) is the branch whose first-parent history is
+    mined. An empty repository is a report with the skip reason ``empty_repository``, not an error.
+    """
     mirror = open_mirror(source, settings.mirrors_dir, name)
     report = MineReport(repo=mirror.slug)
-    branch = mirror.default_branch()
+    if not mirror.branches():
+        report.skipped["empty_repository"] += 1
+        return report
+    branch = mirror.require_branch(branch) if branch else mirror.default_branch()
     if branch is None:
         report.skipped["empty_repository"] += 1
         return report
+    report.branch = branch
     args = ["--first-parent", "--reverse", f"refs/heads/{branch}"]
     if since:
         args.insert(0, f"--since={since.isoformat()}")
@@ -156,7 +215,7 @@ def mine_git(
         if sha in known:
             report.already_known += 1
             continue
-        result = candidate_from_commit(mirror, repo.commit(sha), taken)
+        result = candidate_from_commit(mirror, repo.commit(sha), taken, settings.max_diff_bytes)
         if isinstance(result, str):
             report.skipped[result] += 1
             continue

@@ -29,12 +29,13 @@ from github import UnknownObjectException
 
 from factory.config import Settings
 from factory.errors import UserError
-from factory.mining.git_source import _version, full_diff
+from factory.mining.git_source import NotACandidate, _version, full_diff, message_of, unusable
 from factory.mining.github_api import GitHubAPI
 from factory.mining.github_filters import GitHubFilters
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.split import split_diff
+from factory.mining.text import utf8_text
 from factory.models import Candidate
 from factory.store import Store
 
@@ -141,7 +142,7 @@ def mine_github(
             break  # the cursor stays before this PR: the next run continues here
         report.scanned += 1
         outcome = _consider(pr, api, git_repo, mirror, full_name, filters, since, until, known_pulls,
-                            known_commits, taken)
+                            known_commits, taken, settings.max_diff_bytes)
         if isinstance(outcome, Candidate):
             store.add_candidates([outcome])
             report.added.append(outcome.instance_id)
@@ -175,7 +176,7 @@ def _list_since(api: GitHubAPI, full_name: str, cursor: datetime | None) -> list
 def _consider(
     pr: _PR, api: GitHubAPI, git_repo: git.Repo, mirror: Mirror, full_name: str, filters: GitHubFilters,
     since: datetime | None, until: datetime | None, known_pulls: set[int], known_commits: set[str],
-    taken: set[str],
+    taken: set[str], max_diff_bytes: int | None = None,
 ) -> Candidate | str:
     """The candidate ``pr`` makes, or why not — local checks first, API requests only at the end."""
     if pr.merged_at is None:
@@ -192,20 +193,19 @@ def _consider(
     commits = git_repo.git.rev_list("--reverse", f"{fork_point}..{pr.head_sha}").split()
     if not commits:
         return "empty_pull_request"
-    messages = [git_repo.commit(sha).message for sha in commits]
-    text = "\n\n".join([pr.title, pr.body, *(m if isinstance(m, str) else m.decode("utf-8", "replace")
-                                              for m in messages)])
+    messages = [message_of(git_repo.commit(sha)) for sha in commits]
+    text = "\n\n".join([pr.title, pr.body, *messages])
     refs = [r for r in parse_references(text, full_name).issues if r != str(pr.number)]
     if not refs:
         return "no_issue"
-    diff = full_diff(git_repo, fork_point, pr.head_sha)
-    if diff is None:
-        return "non_utf8_diff"
+    try:
+        diff = full_diff(git_repo, fork_point, pr.head_sha, max_diff_bytes)
+    except NotACandidate as skip:
+        return skip.reason
     split = split_diff(diff)
-    if not split.test_files:
-        return "no_test_change"
-    if not split.source_files:
-        return "no_source_change"
+    reason = unusable(split)
+    if reason:
+        return reason
     files, lines = _size(git_repo, fork_point, pr.head_sha)
     if files > filters.max_files or lines > filters.max_lines:
         return "too_large"
@@ -224,7 +224,7 @@ def _consider(
     return Candidate(
         instance_id=iid, repo=full_name, base_commit=pr.base_sha,
         fix_commit=pr.merge_commit_sha or pr.head_sha, patch=split.patch, test_patch=split.test_patch,
-        problem_statement=statement + "\n", hints_text=hints, created_at=pr.created_at,
+        problem_statement=utf8_text(statement + "\n"), hints_text=utf8_text(hints), created_at=pr.created_at,
         version=_version(git_repo, pr.base_sha), source=f"github:{full_name}",
         issue_numbers=[ref for ref, _ in issues], pull_number=pr.number, test_files=split.test_files,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import git
 
 from factory.errors import UserError
+from factory.mining.text import utf8_text
 
 _SLUG = re.compile(r"[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
 
@@ -26,7 +27,7 @@ def repo_slug(source: str, origin_url: str | None = None) -> str:
             match = _SLUG.search(candidate)
             if match:
                 return f"{match.group(1)}/{match.group(2)}"
-    name = Path(source.rstrip("/")).name
+    name = utf8_text(Path(source.rstrip("/")).name)  # a folder name in Latin-1 bytes must not reach ids
     name = name[:-4] if name.endswith(".git") else name
     return f"local/{name or 'repo'}"
 
@@ -48,23 +49,54 @@ class Mirror:
     def repo(self) -> git.Repo:
         return git.Repo(self.path)
 
+    def branches(self) -> list[str]:
+        """Branch names in the mirror (the source's branches), sorted."""
+        out = self.repo.git.for_each_ref("--format=%(refname:strip=2)", "refs/heads/")
+        return sorted(line for line in out.splitlines() if line)
+
     def default_branch(self) -> str | None:
-        """Name of the branch HEAD points to in the source (None for an empty repository)."""
+        """The branch HEAD points to in the source; ``main`` / ``master`` when HEAD names a branch that does
+        not exist; None for an empty repository (no branch at all).
+
+        Raises :class:`UserError` naming the branches when HEAD names a missing branch and neither
+        ``main`` nor ``master`` exists: which one holds the history is the user's call (``--branch``).
+        """
         repo = self.repo
+        branches = self.branches()
+        source = utf8_text(redact(self.source))
         try:
-            ref = repo.git.symbolic_ref("HEAD")
-        except git.GitCommandError:
+            name = repo.git.symbolic_ref("HEAD").removeprefix("refs/heads/")
+        except git.GitCommandError:  # detached HEAD in the mirror: no name to go by
+            name = ""
+        if name in branches:
+            return name
+        if not branches:
             return None
-        name = ref.removeprefix("refs/heads/")
-        try:
-            repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{name}^{{commit}}")
-        except git.GitCommandError:
-            branches = [h.name for h in repo.heads]
-            for usual in ("main", "master"):
-                if usual in branches:
-                    return usual
-            return branches[0] if branches else None
+        for usual in ("main", "master"):
+            if usual in branches:
+                return usual
+        raise UserError(
+            f"{source} has no default branch: its HEAD does not point to an existing branch "
+            f"(branches: {_listing(branches)})",
+            f"choose the branch to mine, e.g. `factory mine --git {source} --branch {utf8_text(branches[0])}`, "
+            "or point the repository's HEAD at it (`git symbolic-ref HEAD refs/heads/<branch>`)",
+        )
+
+    def require_branch(self, name: str) -> str:
+        """``name`` if the source has that branch, else a :class:`UserError` listing the ones it has."""
+        branches = self.branches()
+        if name not in branches:
+            raise UserError(
+                f"{utf8_text(redact(self.source))} has no branch {name!r} "
+                f"({'branches: ' + _listing(branches) if branches else 'it has no branches: empty repository'})",
+                "pass --branch with one of the branches listed" if branches else "commit something first",
+            )
         return name
+
+
+def _listing(names: list[str], most: int = 10) -> str:
+    shown = ", ".join(utf8_text(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def redact(url: str) -> str:

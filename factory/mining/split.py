@@ -6,13 +6,18 @@ Test-path rules (docs/mining.md), applied to each file of the diff (old or new p
      ``conftest.py``.
 Everything else goes to ``patch``. Binary hunks (``git diff --binary``) and newly added or deleted files
 are kept whole, so a fix that ships a binary fixture or a brand-new test module is not silently cut.
+Symlinks are ordinary blocks (mode 120000, the target as content). File names that are not UTF-8 (git
+quotes them as octal escapes) and submodule (gitlink, mode 160000) changes are reported, so mining can
+name them as skip reasons.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+from factory.mining.text import is_utf8, utf8_text
 
 TEST_DIRS = frozenset({"test", "tests", "testing"})
 _TEST_FILE = re.compile(r"^(test_.*\.py|.*_tests?\.py|tests?\.py|conftest\.py)$")
@@ -21,6 +26,7 @@ DOC_SUFFIXES = frozenset({".md", ".rst", ".adoc", ".txt"})
 DOC_NAMES = re.compile(r"^(LICEN[SC]E|COPYING|CHANGELOG|CHANGES|HISTORY|NEWS|AUTHORS|CONTRIBUTORS)(\..*)?$", re.I)
 _REQUIREMENTS = re.compile(r"requirements.*\.txt$", re.I)
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_GITLINK = re.compile(r"^(?:(?:new file|deleted file|old|new) mode|index \S+) 160000$", re.M)
 
 
 def is_test_path(path: str) -> bool:
@@ -58,6 +64,16 @@ class FileDiff:
     def is_doc(self) -> bool:
         return all(is_doc_path(p) for p in (self.old_path, self.new_path) if p)
 
+    @property
+    def is_submodule(self) -> bool:
+        """A gitlink (submodule commit) is added, removed or moved: mode 160000 in the block header."""
+        return bool(_GITLINK.search(self.text.split("\n@@", 1)[0]))
+
+    @property
+    def has_utf8_paths(self) -> bool:
+        """False when a path of this block is not valid UTF-8 (it holds ``surrogateescape`` characters)."""
+        return all(is_utf8(p) for p in (self.old_path, self.new_path) if p)
+
 
 @dataclass(frozen=True)
 class SplitDiff:
@@ -67,6 +83,10 @@ class SplitDiff:
     """Test files touched or added (their new path; deleted ones are not run)."""
     source_files: list[str]
     """Non-test, non-documentation files the gold patch changes."""
+    non_utf8_paths: list[str] = field(default_factory=list)
+    """Paths of the diff that are not UTF-8 (undecodable bytes as U+FFFD, for messages only)."""
+    submodules: list[str] = field(default_factory=list)
+    """Submodule paths whose gitlink the diff adds, removes or moves."""
 
 
 def _unquote(path: str) -> str:
@@ -137,4 +157,6 @@ def split_diff(diff: str) -> SplitDiff:
         test_patch="".join(f.text for f in tests),
         test_files=[f.new_path for f in tests if f.new_path],
         source_files=[f.path for f in code if not f.is_doc],
+        non_utf8_paths=[utf8_text(f.path) for f in files if not f.has_utf8_paths],
+        submodules=[f.path for f in files if f.is_submodule],
     )

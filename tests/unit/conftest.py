@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from factory.config import Settings
+from factory.store import Store
+
 
 class GitRepo:
     """A throw-away work tree; each commit gets the next minute on a fixed clock, so shas are stable."""
@@ -75,3 +78,15 @@ def make_repo(tmp_path: Path):
         return GitRepo(at, init=False) if at is not None else GitRepo(tmp_path / name)
 
     return make
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with the DB and home in this test's tmp_path."""
+    return Settings(db_path=tmp_path / "f.duckdb", home=tmp_path / "home")
+
+
+@pytest.fixture
+def store(settings: Settings):
+    with Store(settings.db_path) as s:
+        yield s

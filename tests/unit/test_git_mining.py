@@ -30,17 +30,6 @@ def example(example_master: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(example_master, tmp_path / "tinyledger", symlinks=True))
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "f.duckdb", home=tmp_path / "home")
-
-
-@pytest.fixture
-def store(settings: Settings):
-    with Store(settings.db_path) as s:
-        yield s
-
-
 def first_parent_subjects(repo: Path) -> dict[str, str]:
     """subject -> sha of each first-parent commit of the repository's HEAD."""
     out = subprocess.run(

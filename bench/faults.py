@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.faults import FaultRow, table  # noqa: E402
-from tests.prefect_server import free_port, prefect_server  # noqa: E402
+from tests.prefect_server import prefect_server, use_local_server  # noqa: E402
 
 
 def factory_cmd() -> list[str]:
@@ -61,10 +61,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="factory-bench-faults-") as tmp:
         root = Path(tmp)
-        port = free_port()
-        # Prefect reads its settings at import: point every flow here and in CLI subprocesses at our server.
-        os.environ.update({"PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_HOME": str(root / "prefect"),
-                           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+        port = use_local_server(root / "prefect")  # before anything imports Prefect
         os.environ.pop("FACTORY_DB", None)
         os.environ.pop("FACTORY_HOME", None)
         rows: list[FaultRow] = []

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.pipeline import NAME, remove_bench_images  # noqa: E402  (same image names, same cleanup)
-from tests.prefect_server import free_port, prefect_server  # noqa: E402
+from tests.prefect_server import prefect_server, use_local_server  # noqa: E402
 
 
 def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:
@@ -82,10 +82,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="factory-bench-parallel-") as tmp:
         root = Path(tmp)
-        port = free_port()
-        # Prefect reads its settings once, at import: point it at our server before anything imports it.
-        os.environ.update({"PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_HOME": str(root / "prefect"),
-                           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+        port = use_local_server(root / "prefect")  # before anything imports Prefect
         from examples import tinyledger
         from factory.docker.runtime import connect
 

@@ -37,6 +37,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def use_local_server(home: Path) -> int:
+    """Point Prefect (this process and every subprocess) at a server about to run on a free port under
+    ``home``; return that port. Prefect reads its settings at import: call this before anything imports it."""
+    port = free_port()
+    os.environ.update({"PREFECT_API_URL": f"http://127.0.0.1:{port}/api", "PREFECT_HOME": str(home),
+                       "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
+    return port
+
+
 def _prefect_cli() -> list[str]:
     script = Path(sys.executable).parent / "prefect"
     return [str(script)] if script.exists() else [sys.executable, "-m", "prefect"]

@@ -849,8 +849,11 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc.what}")
-        console.print(f"[bold]fix:[/] {exc.fix}")
+        from rich.markup import escape
+
+        # escaped: a path or a TOML table name in brackets must not be read as rich markup
+        console.print(f"[bold red]error:[/] {escape(exc.what)}")
+        console.print(f"[bold]fix:[/] {escape(exc.fix)}")
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted: finished steps are stored; run the same command again to resume")

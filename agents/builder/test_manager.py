@@ -8,6 +8,7 @@ self-contained and runs in the instance image with nothing else.
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from pathlib import PurePosixPath
 
@@ -20,14 +21,24 @@ from factory.templates import render
 JUNIT_PATH = "/tmp/factory-junit.xml"
 
 
+_PYTEST_FILE = re.compile(r"^(test_.*|.*_test)\.py$")
+
+
 def target_tests(test_files: list[str]) -> list[str]:
-    """Runnable test modules among the changed test files; their folders when none is a module."""
+    """Runnable test modules among the changed test files; their folders when none is a module.
+
+    Modules named like pytest's default ``python_files`` (``test_*.py``, ``*_test.py``) win: a helper or
+    data file under ``tests/`` given to pytest by path is collected too, and one that cannot be imported
+    before the fix would end the before-run with no test run. Other modules count only when no module
+    has a test name (a project with its own ``python_files`` pattern).
+    """
     modules = [
         f for f in test_files
         if f.endswith(".py") and PurePosixPath(f).name not in ("conftest.py", "__init__.py")
     ]
-    if modules:
-        return sorted(set(modules))
+    named = [f for f in modules if _PYTEST_FILE.match(PurePosixPath(f).name)]
+    if named or modules:
+        return sorted(set(named or modules))
     folders = set()
     for f in test_files:
         parts = PurePosixPath(f).parts

@@ -326,6 +326,14 @@ def test_target_tests_modules_only() -> None:
     ]
 
 
+def test_target_tests_prefer_pytest_named_modules_over_helpers() -> None:
+    files = ["tests/helpers.py", "tests/data/version.py", "tests/test_a.py", "tests/unit/b_test.py"]
+    assert test_manager.target_tests(files) == ["tests/test_a.py", "tests/unit/b_test.py"]
+    # a project with its own python_files pattern: no module has a default test name, all of them run
+    assert test_manager.target_tests(["tests/check_a.py", "tests/check_b.py"]) == [
+        "tests/check_a.py", "tests/check_b.py"]
+
+
 @pytest.mark.parametrize(
     ("files", "expected"),
     [

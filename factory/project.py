@@ -42,11 +42,15 @@ class Source(_Strict):
     """Only fixes committed before this date."""
     limit: int | None = Field(default=None, ge=1)
     """Stop after this many new candidates per run."""
+    branch: str | None = None
+    """``git`` sources: the branch to mine (default: the one HEAD names, else main/master)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
         if sum(v is not None for v in (self.git, self.github, self.example)) != 1:
             raise ValueError("a source needs exactly one of `git = ...`, `github = ...` or `example = ...`")
+        if self.branch is not None and self.git is None:
+            raise ValueError("`branch = ...` is for `git = ...` sources (GitHub mines merged pull requests)")
         return self
 
     @property

@@ -47,7 +47,7 @@ def mine_source(source: Source, project: Project, store: Store) -> dict:
         return {"repo": gh.repo, "scanned": gh.scanned, "added": len(gh.added), "already_known": gh.already_known,
                 "skipped": dict(gh.skipped), "requests": gh.requests}
     report = mine_git(source_location(source, project), store, project.settings(), source.since, source.until,
-                      source.limit, source.name)
+                      source.limit, source.name, branch=source.branch)
     summary = {"repo": report.repo, "scanned": report.scanned, "added": len(report.added),
                "already_known": report.already_known, "skipped": dict(report.skipped)}
     get_run_logger().info("%s: scanned %d commit(s), %d new candidate(s)", report.repo, report.scanned,

@@ -485,8 +485,15 @@ def hostile_repo_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRow]:
                     + (", fix says --branch" if "--branch" in fix else ""))
     with_branch = _run(factory_cmd, workdir, "mine", "--git", str(headless), "--branch", "dev", *where)
     observed += "; --branch dev: " + (_failed_run(with_branch) or f"{new_candidates(with_branch.output)} new")
+    project = workdir / "branch.toml"  # the same choice in a project file, through the mine flow
+    project.write_text(f'db = "branch.duckdb"\nhome = "branch-home"\n[[sources]]\ngit = "{headless}"\n'
+                       'branch = "dev"\n')
+    via_project = _run(factory_cmd, workdir, "mine", "--config", str(project))
+    observed += "; factory.toml branch = dev: " + (
+        _failed_run(via_project) or f"{len(snapshot(workdir / 'branch.duckdb').candidates)} new")
     rows.append(_error_row(
-        NO_HEAD, "error exit 2, names branches dev and feature, fix says --branch; --branch dev: 1 new", before, db,
+        NO_HEAD, "error exit 2, names branches dev and feature, fix says --branch; --branch dev: 1 new; "
+        "factory.toml branch = dev: 1 new", before, db,
         observed, " ".join(ran.output.split())[:160]))
     before = snapshot(db)  # the --branch run added a candidate on purpose
 

@@ -255,3 +255,12 @@ def test_repo_factory_toml_loads_with_default_schedules() -> None:
     assert project.path == REPO_ROOT / "factory.toml"
     assert project.schedules == Schedules()
     assert [s.label for s in project.sources] == ["tinyledger"]
+
+
+def test_a_git_source_may_name_its_branch_and_only_a_git_source(tmp_path: Path) -> None:
+    path = write(tmp_path / "factory.toml", '[[sources]]\ngit = "repo"\nbranch = "dev"\n')
+    assert load(path).sources[0].branch == "dev"
+    path = write(tmp_path / "bad.toml", '[[sources]]\ngithub = "acme/lib"\nbranch = "dev"\n')
+    with pytest.raises(UserError) as info:
+        load(path)
+    assert "`branch = ...` is for `git = ...` sources" in info.value.what

@@ -118,6 +118,8 @@ def make_trap_repo(root: Path) -> Path:
             "from pathlib import Path\n\nfrom trap.users import count\n\n\ndef test_count():\n"
             "    assert count(Path(__file__).parent / 'passwd') > 0\n"),
     })
+    g("tag", "v0.1", "HEAD~3")  # tags on later history than most base commits: must not reach any image
+    g("tag", "-a", "v0.2", "-m", "release 0.2")
     g.commit("Add triple", {
         "pytest.ini": "[pytest]\npython_functions = check_*\n",
         "src/trap/__init__.py": (
@@ -178,6 +180,8 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
     expected_history = subprocess.run(["git", "-C", str(repo), "rev-list", base_commit], capture_output=True,
                                       text=True, check=True).stdout.split()
     refs = out.split("REFS\n", 1)[1].split("REFLOG\n", 1)[0].split()
+    reflog = out.split("REFLOG\n", 1)[1].split("WRITE\n", 1)[0].strip()
+    tags = subprocess.run(["git", "-C", str(repo), "tag"], capture_output=True, text=True).stdout.split()
     future = subprocess.run(["git", "-C", str(repo), "rev-list", f"{base_commit}..main"], capture_output=True,
                             text=True, check=True).stdout.split()
     write = out.split("WRITE\n", 1)[1].strip()
@@ -186,14 +190,15 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
         "no host mounts" if not binds else f"host mounts {binds}",
         "history = base_commit and its ancestors" if sorted(history) == sorted(expected_history)
         else f"history has {len(history)} commits, expected {len(expected_history)}",
+        "no tags or reflog" if refs == ["refs/heads/main"] and reflog == "0" else f"refs {refs}, reflog {reflog}",
         "inputs read-only" if "Permission denied" in write else f"inputs writable ({write!r})",
     ])
     return FaultRow(
         "sandbox: user, mounts, future history, inputs",
-        "uid 10001; no host mounts; history = base_commit and its ancestors; inputs read-only",
+        "uid 10001; no host mounts; history = base_commit and its ancestors; no tags or reflog; inputs read-only",
         observed,
         detail=f"{len(history)} commits in the image, {len(future)} later ones in the source and "
-               f"{len(set(future) & set(history))} of them in the image; refs {refs}; {len(mounts) // 2} mounts",
+               f"{len(set(future) & set(history))} of them in the image; source tags {tags}; {len(mounts) // 2} mounts",
     )
 
 

@@ -132,6 +132,16 @@ def unusable(split: SplitDiff) -> str | None:
     return None
 
 
+def usable_split(repo: git.Repo, base: str, head: str, max_diff_bytes: int | None) -> SplitDiff | str:
+    """The fix ``base..head`` split into patch and test patch, or the skip reason (shared by git and GitHub
+    mining: size limit, encoding, test/source files, odd paths)."""
+    try:
+        split = split_diff(full_diff(repo, base, head, max_diff_bytes))
+    except NotACandidate as skip:
+        return skip.reason
+    return unusable(split) or split
+
+
 def candidate_from_commit(
     mirror: Mirror, commit: git.Commit, taken: set[str], max_diff_bytes: int | None = None
 ) -> Candidate | str:
@@ -140,14 +150,9 @@ def candidate_from_commit(
     if not commit.parents:
         return "root_commit"
     base = commit.parents[0].hexsha
-    try:
-        diff = full_diff(repo, base, commit.hexsha, max_diff_bytes)
-    except NotACandidate as skip:
-        return skip.reason
-    split = split_diff(diff)
-    reason = unusable(split)
-    if reason:
-        return reason
+    split = usable_split(repo, base, commit.hexsha, max_diff_bytes)
+    if isinstance(split, str):
+        return split
     statement = _problem_statement(repo, commit)
     message = message_of(commit)
     refs = parse_references(message if statement in message else f"{message}\n{statement}", mirror.slug)

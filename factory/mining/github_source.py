@@ -29,12 +29,11 @@ from github import UnknownObjectException
 
 from factory.config import Settings
 from factory.errors import UserError
-from factory.mining.git_source import NotACandidate, _version, full_diff, message_of, unusable
+from factory.mining.git_source import _version, message_of, usable_split
 from factory.mining.github_api import GitHubAPI
 from factory.mining.github_filters import GitHubFilters
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
-from factory.mining.split import split_diff
 from factory.mining.text import utf8_text
 from factory.models import Candidate
 from factory.store import Store
@@ -198,14 +197,9 @@ def _consider(
     refs = [r for r in parse_references(text, full_name).issues if r != str(pr.number)]
     if not refs:
         return "no_issue"
-    try:
-        diff = full_diff(git_repo, fork_point, pr.head_sha, max_diff_bytes)
-    except NotACandidate as skip:
-        return skip.reason
-    split = split_diff(diff)
-    reason = unusable(split)
-    if reason:
-        return reason
+    split = usable_split(git_repo, fork_point, pr.head_sha, max_diff_bytes)
+    if isinstance(split, str):
+        return split
     files, lines = _size(git_repo, fork_point, pr.head_sha)
     if files > filters.max_files or lines > filters.max_lines:
         return "too_large"

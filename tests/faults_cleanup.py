@@ -162,11 +162,10 @@ def budget_row(workdir: Path, factory_cmd: list[str]) -> FaultRow:
     done = _cli(factory_cmd, workdir, "build", "--max-image-gb", f"{budget / 1e9:.6f}", *where)
     left = [t for t in [*instances, env_tag] if image_exists(client, t)]
     still_others = {i.id for i in client.images.list(filters={"label": "issue-factory=1"})}
-    evicted = [t for t in instances if t not in left]
+    evicted = {t for t in instances if t not in left}  # a set: the store lists instances in no set order
     parts = [
-        "evicted the 2 least recently used instance images" if evicted == by_age[:2] else f"evicted {evicted}",
-        "kept the newest + env" if left == [by_age[-1], env_tag] or set(left) == {by_age[-1], env_tag}
-        else f"kept {left}",
+        "evicted the 2 least recently used instance images" if evicted == set(by_age[:2]) else f"evicted {evicted}",
+        "kept the newest + env" if set(left) == {by_age[-1], env_tag} else f"kept {left}",
         "within budget" if sum(sizes[t] for t in left) <= budget else "OVER budget",
         "other images untouched" if others <= still_others else f"{len(others - still_others)} other image(s) gone",
     ]

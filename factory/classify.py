@@ -14,7 +14,8 @@ from factory.failure_cause import Cause, FixFacts, cause
 from factory.grading import RunGrade
 from factory.models import InfraError, Rejection, Status, TestOutcome
 
-_INFRA_ORDER = [InfraError.DOCKER, InfraError.OOM, InfraError.TIMEOUT, InfraError.MARKER_MISSING]
+_INFRA_ORDER = [InfraError.INTERNAL, InfraError.DOCKER, InfraError.OOM, InfraError.TIMEOUT,
+                InfraError.MARKER_MISSING]
 _BAD = (TestOutcome.FAILED, TestOutcome.ERROR)
 
 

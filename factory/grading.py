@@ -12,7 +12,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from factory.eval_contract import FAILURE_TEXT_LIMIT, JUNIT_FILE, RESULTS_FILE, STATUS_FILE
 from factory.models import TestOutcome
+from factory.run_results import canary_problem, parse_status, parse_stream
 
 MARKER = "FACTORY_EXIT_CODE"
 PATCH_FAILED_MARKER = "FACTORY_PATCH_FAILED"
@@ -42,22 +44,47 @@ def patch_failure(log: str) -> str:
     return hits[-1] if hits else ""
 
 
+def _is_test_module(part: str) -> bool:
+    """Whether a dotted classname part names a module by pytest's default ``python_files``
+    (``test_*.py``, ``*_test.py``). Not ``tests``: a folder of that name is not a test module."""
+    return part.startswith("test_") or part.endswith("_test")
+
+
+def _split_classname(parts: list[str]) -> tuple[str, list[str]]:
+    """The collecting file of a dotted xunit classname (``tests.unit.test_x.TestFoo``), and the class
+    names after it: the longest prefix ending in a default test-module name (``tests/unit/test_x.py``,
+    ``[TestFoo]``); failing that (a module named by a custom ``python_files`` or passed explicitly), the
+    parts before the first capitalized one, since classes are ``Test*`` by default and modules lowercase."""
+    split = max((i for i, p in enumerate(parts) if _is_test_module(p)), default=None)
+    if split is None:
+        split = next((i - 1 for i, p in enumerate(parts) if i and p[:1].isupper()), len(parts) - 1)
+    return "/".join(parts[: split + 1]) + ".py", parts[split + 1 :]
+
+
 def _test_id(case: ET.Element) -> str:
-    """SWE-bench style id ``path/to/test_file.py::Class::name`` from a pytest (xunit1) testcase."""
+    """The pytest node id ``path/to/test_file.py::Class::name`` of a JUnit testcase.
+
+    pytest writes ``classname`` from the node id (its path dotted, ``.py`` dropped, then the classes) and
+    ``file`` from where the test function is *defined*. Those differ for a test inherited from a base class
+    or imported from another module (``classname="tests.test_a.TestA"``, ``file="tests/base.py"``): the node
+    id names the collecting file, so ``file`` is used only when its dotted path is a prefix of
+    ``classname``; otherwise (and in xunit2 reports, which have no ``file``) the path comes from
+    ``classname`` itself.
+    """
     name = case.get("name", "")
     classname = case.get("classname", "")
-    file = case.get("file")
-    if file:
-        module = ".".join(PurePosixPath(file).with_suffix("").parts)
-        if not classname and name == module:  # a module that failed to collect
+    file = case.get("file") or ""
+    module = ".".join(PurePosixPath(file).with_suffix("").parts) if file else ""
+    if not classname:  # a module or directory that failed to collect: its node id is its path
+        if file and name == module:
             return file
-        rest = classname[len(module) :].lstrip(".") if classname.startswith(module) else ""
-        return "::".join(p for p in (file, rest.replace(".", "::"), name) if p)
-    # No file attribute (xunit2): best effort from the dotted classname.
-    parts = classname.split(".")
-    split = next((i for i, p in enumerate(parts) if p.startswith("test")), len(parts) - 1)
-    path = "/".join(parts[: split + 1]) + ".py"
-    return "::".join(p for p in (path, "::".join(parts[split + 1 :]), name) if p)
+        parts = name.split(".")
+        return "/".join(parts) + (".py" if _is_test_module(parts[-1]) else "")
+    if module and (classname == module or classname.startswith(module + ".")):
+        path, classes = file, classname[len(module) :].lstrip(".").split(".")
+    else:
+        path, classes = _split_classname(classname.split("."))
+    return "::".join(p for p in (path, *classes, name) if p)
 
 
 def parse_junit(xml_text: str) -> dict[str, TestOutcome]:
@@ -65,8 +92,7 @@ def parse_junit(xml_text: str) -> dict[str, TestOutcome]:
     return junit_results(xml_text)[0]
 
 
-_FAILURE_TEXT_LIMIT = 8000
-"""Characters kept of one failure text: enough for the exception line at its end (the cause rule)."""
+_FAILURE_TEXT_LIMIT = FAILURE_TEXT_LIMIT
 
 
 def junit_results(xml_text: str) -> tuple[dict[str, TestOutcome], dict[str, str]]:
@@ -108,6 +134,10 @@ class RunGrade:
     """Wall seconds of the test command alone (``FACTORY_TEST_SECONDS``), None when not printed."""
     failures: dict[str, str] = field(default_factory=dict)
     """Failure text of each failed or errored test (the error2pass rule reads it; not stored)."""
+    tampered: str = ""
+    """Why the run shows that reports were rewritten (canaries, contradictions); never a pass."""
+    output_cut: int = 0
+    """Bytes of test output cut by the eval script's cap (0: the log holds all of it)."""
 
 
 def grade_run(log: str, junit_xml: str | None, *, timed_out: bool = False, oom: bool = False) -> RunGrade:
@@ -120,7 +150,9 @@ def grade_run(log: str, junit_xml: str | None, *, timed_out: bool = False, oom: 
             tests, failures = junit_results(junit_xml)
         except ValueError as exc:
             note = str(exc)
-    grade = _verdict(log, last_exit_code(log), tests, note, timed_out, oom)
+    grade = _verdict(log, last_exit_code(log), tests, "", timed_out, oom)
+    if note:  # whatever the verdict, say that the JUnit report was unreadable
+        grade.note = f"{grade.note}; {note}" if grade.note else note
     grade.failures = failures
     grade.test_seconds = command_seconds(log)
     return grade
@@ -146,3 +178,77 @@ def _verdict(log: str, code: int | None, tests: dict[str, TestOutcome], note: st
     if bad:
         return RunGrade("fail", code, tests, note=f"exit code 0 contradicted by JUnit: {', '.join(bad[:5])}")
     return RunGrade("pass", code, tests, note=note)
+
+
+def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, oom: bool = False) -> RunGrade:
+    """Verdict of one contract-2 run from the files its root-only results folder holds (``eval_contract``).
+
+    The exit code, a patch failure and the canary names come from the status file root wrote once nothing
+    of the test user was left running; per-test outcomes from the guard plugin's results, with the JUnit
+    report as a cross-check. The log's markers are for people: fake ones change nothing.
+    """
+    def text(path: str) -> str | None:
+        data = files.get(path)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    status = parse_status(text(STATUS_FILE))
+    canaries = (status.get("canary_fail", ""), status.get("canary_pass", ""))
+    stream = parse_stream(text(RESULTS_FILE), tuple(n for n in canaries if n))
+    code = int(status["exit_code"]) if status.get("exit_code", "").isdigit() else None
+    cut = int(status["output_cut"]) if status.get("output_cut", "").isdigit() else 0
+    seconds = _seconds(status.get("test_seconds"))
+    tests, failures = stream.tests, stream.failures
+    note = ""
+    if timed_out or oom:
+        grade = RunGrade("error", code, tests, infra_error="timeout" if timed_out else "oom")
+    elif status.get("patch_failed"):
+        name = status["patch_failed"]
+        grade = RunGrade("fail", code, tests, patch_error=name, note=f"{name} did not apply")
+    elif code is None:
+        grade = RunGrade("error", None, tests, infra_error="marker_missing",
+                         note="the eval script wrote no exit code to its results folder")
+    else:
+        tampered = canary_problem(stream, *canaries) if all(canaries) else "the run has no canary names"
+        tampered = tampered or stream.broken or _junit_contradiction(text(JUNIT_FILE), tests, canaries)
+        if tampered:
+            grade = RunGrade("fail", code, tests, note=f"tampered: {tampered}", tampered=tampered)
+        else:
+            grade = _verdict("", code, tests, "", False, False)
+            note = stream.note if stream.note and grade.verdict != "pass" else ""
+    if note:
+        grade.note = f"{grade.note}; {note}" if grade.note else note
+    if cut:
+        said = f"test output cut by {cut} bytes"
+        grade.note = f"{grade.note}; {said}" if grade.note else said
+    grade.failures, grade.test_seconds, grade.output_cut = failures, seconds, cut
+    return grade
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _junit_contradiction(junit_xml: str | None, tests: dict[str, TestOutcome], canaries: tuple[str, str]) -> str:
+    """A test the JUnit report says failed while the per-test results say it passed (or the reverse for
+    the failing canary): two records written by one pytest process disagree, so one was rewritten."""
+    if not junit_xml:
+        return ""
+    try:
+        junit, _ = junit_results(junit_xml)
+    except ValueError as exc:
+        return f"the JUnit report is unreadable ({exc})"
+    bad = (TestOutcome.FAILED, TestOutcome.ERROR)
+    for test_id, outcome in sorted(junit.items()):
+        name = test_id.rsplit("::", 1)[-1]
+        if name == canaries[0]:
+            if outcome not in (*bad, TestOutcome.SKIPPED):
+                return "the JUnit report says the canary test that must fail passed"
+            continue
+        if name == canaries[1]:
+            continue
+        if outcome in bad and tests.get(test_id) is TestOutcome.PASSED:
+            return f"the JUnit report says {test_id} {outcome.value}, the per-test results say passed"
+    return ""

@@ -141,8 +141,37 @@ def dataset_from_store(store: Store) -> list[dict]:
 # ---- grading (pure) --------------------------------------------------------------------------------
 
 
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9.-]+(?:_[A-Za-z0-9.-]+)*")
+"""A segment of a plain model name: ``[A-Za-z0-9._-]``, no ``_`` at an edge and never ``__``."""
+_PLAIN_DIR_LIMIT = 128
+"""Longest directory name a plain model name keeps (a summary file name adds ``.<run_id>.json``)."""
+_STEM_LIMIT = 64
+"""Characters of the sanitized name kept before ``+<hash>`` in a non-plain model's directory."""
+
+
+def _plain_model(model: str) -> bool:
+    """Whether ``model.replace("/", "__")`` is SWE-bench's directory for it *and* cannot be another
+    name's: each ``/``-separated segment is non-empty, made of ``[A-Za-z0-9._-]``, not all dots, and has
+    no ``_`` at its edges and no ``__``, so every ``__`` in the result is a former ``/``."""
+    segments = model.split("/")
+    return (len(model) + len(segments) - 1 <= _PLAIN_DIR_LIMIT
+            and all(_PLAIN_SEGMENT.fullmatch(s) and s.strip(".") for s in segments))
+
+
+def _name_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def model_dir(model: str) -> str:
-    return model.replace("/", "__")
+    """The report directory of a model: SWE-bench's ``model.replace("/", "__")`` for a plain name
+    (``openai/gpt-4.1`` → ``openai__gpt-4.1``); any other name (``a__b``, ``..``, control characters,
+    a very long name) gets a sanitized stem + ``+`` + 16 hex of its sha256. A ``+`` never occurs in a
+    plain directory, so distinct names never share one, and every result is a single safe path
+    component (``[A-Za-z0-9._+-]``, not ``.`` or ``..``, at most 128 characters)."""
+    if _plain_model(model):
+        return model.replace("/", "__")
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", model.replace("/", "__"))[:_STEM_LIMIT]
+    return f"{stem}+{_name_hash(model)[:16]}"
 
 
 def sha256(text: str | None) -> str:
@@ -195,6 +224,10 @@ def judge(inst: EvalInstance, pred: Prediction, grade: RunGrade | None, refused:
         return Verdict("unresolved", "patch did not apply", report)
     if grade.patch_error:
         return Verdict("unresolved", f"{grade.patch_error} did not apply on top of this patch", report)
+    if grade.output_cut:
+        body["output_cut_bytes"] = grade.output_cut  # the eval script's cap applied (docs/grading.md)
+    if grade.tampered:
+        return Verdict("unresolved", f"tampered: {grade.tampered}", report)
     failing = {k: len(status[k]["failure"]) for k in ("FAIL_TO_PASS", "PASS_TO_PASS")}
     if grade.verdict == "pass" and not any(failing.values()):
         body["resolved"] = True
@@ -211,6 +244,7 @@ def grade_to_json(grade: RunGrade) -> dict:
     return {
         "verdict": grade.verdict, "exit_code": grade.exit_code, "infra_error": grade.infra_error,
         "patch_error": grade.patch_error, "note": grade.note, "test_seconds": grade.test_seconds,
+        "tampered": grade.tampered, "output_cut": grade.output_cut,
         "tests": {k: TestOutcome(v).value for k, v in sorted(grade.tests.items())},
     }
 
@@ -219,7 +253,8 @@ def grade_from_json(data: dict) -> RunGrade:
     return RunGrade(
         data["verdict"], data["exit_code"], {k: TestOutcome(v) for k, v in data["tests"].items()},
         infra_error=data["infra_error"], patch_error=data["patch_error"], note=data["note"],
-        test_seconds=data.get("test_seconds"),
+        test_seconds=data.get("test_seconds"), tampered=data.get("tampered", ""),
+        output_cut=data.get("output_cut", 0),
     )
 
 
@@ -420,6 +455,37 @@ def _unstopped(client, run_id: str) -> list[str]:
         return []
 
 
+def _summary_path(root: Path, model: str, run_id: str) -> Path:
+    """Where the run summary of (model, run id) goes: SWE-bench's ``<model dir>.<run_id>.json`` unless
+    that file is another pair's (``a.b`` + ``c`` and ``a`` + ``b.c`` name one file), then
+    ``<model dir>+<hash of the pair>.<run_id>.json``: another pair's summary is never overwritten.
+
+    A file is this pair's when its ``model_name_or_path`` and ``run_id`` keys say so. One without them
+    (SWE-bench's own, or written before those keys existed) is taken as this pair's only when no other
+    reading of its name, ``<dir>.<run>.json`` split at another ``.``, has a log folder under ``root``."""
+    folder = model_dir(model)
+    names = [f"{folder}.{run_id}", f"{folder}+{_name_hash(json.dumps([model, run_id]))[:16]}.{run_id}"]
+    for number, stem in enumerate(names):
+        path = root / f"{stem}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return path
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and "model_name_or_path" in data and "run_id" in data:
+            if (data["model_name_or_path"], data["run_id"]) == (model, run_id):
+                return path
+        elif number == 0 and path.is_file() and not any(
+            stem[i + 1 :] != run_id and _RUN_ID.match(stem[i + 1 :]) and stem[:i] not in ("", ".", "..")
+            and (root / RUN_EVALUATION_DIR / stem[i + 1 :] / stem[:i]).is_dir()
+            for i, c in enumerate(stem) if c == "."
+        ):
+            return path
+    raise UserError(f"every summary file name of {model!r} in run {run_id} is another run's, in {root}",
+                    "pass another --report-dir or --run-id")
+
+
 def evaluate(
     predictions: str | Path | Predictions,
     records: list[dict],
@@ -522,8 +588,9 @@ def evaluate(
     unstopped = _unstopped(client, run_id)
     for model, preds in sorted(by_model.items()):
         mine = {r.instance_id: r for r in report.results if r.model == model}
-        summary = run_summary(instances, preds, mine, unstopped)
-        path = root / f"{model_dir(model)}.{run_id}.json"
+        # Two extra keys (SWE-bench readers ignore them) say whose summary a file is.
+        summary = {**run_summary(instances, preds, mine, unstopped), "model_name_or_path": model, "run_id": run_id}
+        path = _summary_path(root, model, run_id)
         _write(path, json.dumps(summary, indent=4) + "\n")
         report.summaries[model], report.summary_paths[model] = summary, path
     report.seconds = time.monotonic() - started

@@ -58,6 +58,8 @@ class InfraError(StrEnum):
     DOCKER = "docker"
     OOM = "oom"
     MARKER_MISSING = "marker_missing"
+    INTERNAL = "internal"
+    """A bug on our side for one candidate (e.g. an eval script of an older grading contract)."""
 
 
 class TestOutcome(StrEnum):

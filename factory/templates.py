@@ -1,7 +1,7 @@
 """Render the Jinja templates in ``docker_templates/`` (Dockerfiles, eval and run scripts).
 
 Strict undefined: a template that names a value the caller forgot fails loudly instead of writing an
-empty string into a Dockerfile.
+empty string into a Dockerfile. Jinja comments are ``{## … ##}``: shell scripts need ``${#array[@]}``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        comment_start_string="{##",
+        comment_end_string="##}",
     )
     env.filters["shquote"] = shlex.quote
     env.filters["shjoin"] = lambda items: " ".join(shlex.quote(str(i)) for i in items)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import docker
 
-from agents.builder.test_manager import JUNIT_PATH, run_driver
 from factory.classify import Verdict, classify
 from factory.config import Settings
 from factory.docker.runtime import EngineError, RunResult, Sandbox, run_sandboxed
+from factory.eval_contract import COLLECTED, CONTRACT, contract_of, run_driver
 from factory.failure_cause import fix_facts
-from factory.grading import RunGrade, grade_run
+from factory.grading import RunGrade, grade_files
 from factory.models import Candidate, Validation
 from factory.store import Store
 
@@ -35,7 +35,15 @@ def run_eval(
     settings: Settings,
     run_labels: dict[str, str] | None = None,
 ) -> tuple[RunResult | None, RunGrade]:
-    """One graded run of ``eval_script`` in ``image`` with ``fix_patch`` applied first (may be empty)."""
+    """One graded run of ``eval_script`` in ``image`` with ``fix_patch`` applied first (may be empty).
+
+    The container starts as root (the eval script drops to the test user for everything the tests can
+    touch); the verdict is read from the root-only results folder copied out after the container stops.
+    """
+    if contract_of(eval_script) < CONTRACT:
+        return None, RunGrade("error", None, infra_error="internal", note=(
+            f"the eval script predates grading contract {CONTRACT} (no root-only verdict, no canaries): "
+            "build the instance again with `factory build --rebuild`, then export again"))
     try:
         result = run_sandboxed(
             client,
@@ -43,18 +51,13 @@ def run_eval(
             ["/bin/bash", "/factory/run.sh"],
             {"run.sh": run_driver(patch_name), "eval.sh": eval_script, "fix.patch": fix_patch},
             sandbox(settings),
-            collect=[JUNIT_PATH],
+            collect=COLLECTED,
             extra_labels=run_labels,
+            user="0",
         )
     except EngineError as exc:
         return None, RunGrade("error", None, infra_error="docker", note=str(exc)[:500])
-    junit = result.files.get(JUNIT_PATH)
-    grade = grade_run(
-        result.log,
-        junit.decode("utf-8", "replace") if junit else None,
-        timed_out=result.timed_out,
-        oom=result.oom_killed,
-    )
+    grade = grade_files(result.log, result.files, timed_out=result.timed_out, oom=result.oom_killed)
     return result, grade
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from agents.builder.recipe import Recipe
 from factory.docker.base_images import base_tag
+from factory.eval_contract import TESTER
 from factory.models import Candidate
 from factory.templates import render
 
@@ -92,6 +93,7 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         env_image=env_image,
         installable=recipe.installable,
         run_as_root=recipe.run_as_root,
+        tester=TESTER,
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
     return InstancePlan(dockerfile, tag, env_image)

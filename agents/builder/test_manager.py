@@ -13,12 +13,18 @@ import shlex
 from pathlib import PurePosixPath
 
 from agents.builder.recipe import Recipe
+from factory.eval_contract import run_driver as contract_run_driver
+from factory.eval_contract import template_values
 from factory.mining.mirror import Snapshot
 from factory.mining.split import TEST_DIRS
 from factory.models import Candidate
 from factory.templates import render
 
-JUNIT_PATH = "/tmp/factory-junit.xml"
+JUNIT_PATH = "$FACTORY_JUNIT"
+"""Where pytest writes its JUnit report: a folder of the test user's that the eval script makes per run."""
+PYTEST = "$FACTORY_PYTEST"
+"""The eval script's pytest launcher (``docker_templates/factory_launch.py``): the installed pytest, never a
+file of the work tree."""
 
 
 _PYTEST_FILE = re.compile(r"^(test_.*|.*_test)\.py$")
@@ -50,9 +56,20 @@ def target_tests(test_files: list[str]) -> list[str]:
 def test_command(targets: list[str]) -> str:
     args = " ".join(shlex.quote(t) for t in targets)
     return (
-        "python -m pytest -rA -p no:cacheprovider -o junit_family=xunit1 --continue-on-collection-errors "
-        f"--junitxml={JUNIT_PATH} {args}"
+        f"{PYTEST} -rA -p no:cacheprovider -o junit_family=xunit1 --continue-on-collection-errors "
+        f'--junitxml="{JUNIT_PATH}" {args}'
     )
+
+
+_PYTHON_M_PYTEST = re.compile(r"(?<![\w./-])python3?(?:\.\d+)?\s+-m\s+pytest(?![\w.-])")
+_BARE_PYTEST = re.compile(r"(^|[;&|(]\s*)(?:py\.test|pytest)(?=\s|$)")
+
+
+def guarded_command(command: str) -> str:
+    """A recipe's own test command with every pytest invocation run through the launcher, so the work tree
+    cannot shadow the runner (``python -m pytest`` puts the working directory first on sys.path)."""
+    command = _PYTHON_M_PYTEST.sub(lambda _: PYTEST, command)
+    return _BARE_PYTEST.sub(lambda m: m.group(1) + PYTEST, command)
 
 
 def _delimiter(text: str) -> str:
@@ -72,28 +89,25 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
     command = recipe.test_command.strip()
     if command:
         command = command.replace("{targets}", " ".join(shlex.quote(t) for t in targets))
-        command = command.replace("{junit}", JUNIT_PATH)
+        command = guarded_command(command.replace("{junit}", f'"{JUNIT_PATH}"'))
     else:
         command = test_command(targets)
-    existing = [f for f in candidate.test_files if snapshot.exists(f)]
-    created = [f for f in candidate.test_files if f not in existing]
     test_patch = candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n"
     return render(
         "eval.sh.j2",
         instance_id=candidate.instance_id,
         repo=candidate.repo,
         base_commit=candidate.base_commit,
-        existing_test_files=existing,
-        new_test_files=created,
         test_patch=test_patch,
         delimiter=_delimiter(test_patch),
-        junit_path=JUNIT_PATH,
         pre_test_commands=recipe.pre_test_commands,
         test_env=recipe.test_env,
         test_command=command,
+        run_as_root=recipe.run_as_root,
+        **template_values(),
     )
 
 
 def run_driver(patch_name: str) -> str:
-    """Container entry script: apply ``/factory/fix.patch`` (named ``patch_name`` in markers), run eval."""
-    return render("run.sh.j2", patch_name=patch_name)
+    """Container entry script (kept here for the builder's callers; the contract owns it)."""
+    return contract_run_driver(patch_name)

@@ -8,6 +8,7 @@ works on remote engines too. Every object carries ``issue-factory=1`` so cleanup
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import os
@@ -173,11 +174,14 @@ def run_sandboxed(
     collect: list[str] | None = None,
     extra_labels: dict[str, str] | None = None,
     on_start: Callable[[str], None] | None = None,
+    user: str | None = None,
 ) -> RunResult:
     """Run ``command`` in a fresh container of ``image`` and remove it afterwards, whatever happens.
 
     ``inputs`` are written under ``/factory`` before start; ``collect`` names files copied out after the
-    container stops. Network is off and the timeout kills the container (not just our wait).
+    container stops. Network is off and the timeout kills the container (not just our wait). ``user``
+    overrides the image's user (the eval contract starts as root and drops privileges itself). The log
+    kept is bounded (:data:`LOG_CAP`: head and tail), whatever the container printed.
     """
     started = time.monotonic()
     container = None
@@ -195,6 +199,7 @@ def run_sandboxed(
             cap_drop=["NET_RAW", "SYS_ADMIN", "SYS_PTRACE", "MKNOD", "AUDIT_WRITE", "SETFCAP"],
             privileged=False,
             detach=True,
+            **({"user": user} if user is not None else {}),
         )
         if on_start:
             on_start(container.id)
@@ -215,11 +220,13 @@ def run_sandboxed(
             with contextlib.suppress(APIError):
                 container.kill()
         state = client.api.inspect_container(container.id)["State"]
-        log = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        log = bounded_log(container)
         files: dict[str, bytes] = {}
         for path in collect or []:
             try:
-                stream, _ = container.get_archive(path)
+                stream, stat = container.get_archive(path)
+                if stat.get("size", 0) > COLLECT_CAP:
+                    continue  # larger than any file the eval contract writes: not ours to read
                 content = _untar_one(b"".join(stream))
                 if content is not None:
                     files[path] = content
@@ -239,6 +246,38 @@ def run_sandboxed(
         if container is not None:
             with contextlib.suppress(APIError, requests.RequestException, DockerException):
                 container.remove(force=True)
+
+
+COLLECT_CAP = 64 << 20
+"""A file larger than this is not copied out of a container (the eval contract caps its own at 32 MiB)."""
+LOG_CAP = 4 << 20
+"""Bytes of a container's log kept in memory (first and last half; the middle is cut with a note). The eval
+script caps test output itself (``eval_contract.OUTPUT_HEAD/TAIL``); this bounds anything else."""
+
+
+def bounded_log(container, cap: int = LOG_CAP) -> str:
+    """The container's log, streamed: at most ``cap`` bytes are ever held (head and tail)."""
+    head = bytearray()
+    tail: collections.deque[bytes] = collections.deque()
+    tail_bytes = total = 0
+    half = cap // 2
+    for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+        total += len(chunk)
+        if len(head) < half:
+            take = chunk[: half - len(head)]
+            head += take
+            chunk = chunk[len(take):]
+        if chunk:
+            tail.append(chunk)
+            tail_bytes += len(chunk)
+            while tail and tail_bytes - len(tail[0]) >= half:
+                tail_bytes -= len(tail.popleft())
+    rest = b"".join(tail)
+    if len(rest) > half:
+        rest = rest[-half:]
+    cut = total - len(head) - len(rest)
+    note = f"\n[factory: {cut} bytes of container log cut here]\n".encode() if cut > 0 else b""
+    return (bytes(head) + note + rest).decode("utf-8", "replace")
 
 
 def _labelled_containers(client: docker.DockerClient) -> list[dict]:

@@ -21,7 +21,7 @@ from agents.builder.explorer import SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
 from factory.classify import classify
 from factory.failure_cause import fix_facts
-from factory.grading import grade_run, parse_junit
+from factory.grading import grade_files, grade_run, parse_junit
 from factory.mining.mirror import Snapshot, open_mirror
 from factory.mining.split import split_diff
 from factory.models import Candidate, Status
@@ -352,9 +352,9 @@ def test_target_tests_without_modules_run_their_folder(files: list[str], expecte
 
 def test_test_command_quotes_targets() -> None:
     command = test_manager.test_command(["tests/test_a.py", "tests/test b.py"])
-    assert command.startswith("python -m pytest ")
+    assert command.startswith("$FACTORY_PYTEST ")  # the eval script's launcher: the work tree cannot shadow it
     assert "-o junit_family=xunit1" in command
-    assert f"--junitxml={test_manager.JUNIT_PATH}" in command
+    assert f'--junitxml="{test_manager.JUNIT_PATH}"' in command
     assert command.endswith("tests/test_a.py 'tests/test b.py'")
 
 
@@ -405,7 +405,7 @@ def fixed_repo(make_repo, tmp_path: Path):
 
 def heredoc(script: str) -> tuple[str, str]:
     """(delimiter, body) of the heredoc that writes the test patch."""
-    match = re.search(r"^cat >/tmp/factory-test\.patch <<'([^']+)'\n(.*?)^\1$", script, re.S | re.M)
+    match = re.search(r"^cat >\"\$factory_test_patch\" <<'([^']+)'\n(.*?)^\1$", script, re.S | re.M)
     assert match, script
     return match.group(1), match.group(2)
 
@@ -418,17 +418,18 @@ def test_eval_script_inlines_the_test_patch(fixed_repo) -> None:
     assert body == candidate.test_patch
     assert delimiter not in candidate.test_patch
     assert script.rstrip("\n").endswith('echo "FACTORY_EXIT_CODE=$rc"')
-    # Only files that exist at base are reset; the new module is created by the patch.
-    assert f"git checkout -q {candidate.base_commit} -- tests/test_calc.py\n" in script
-    assert "tests/test_neg.py" not in script.split("cat >")[0]
+    # Test files are reset by the guard (every test-machinery path a patch changed), not by name.
+    assert f"factory_base={candidate.base_commit}\n" in script
+    assert "\nfactory_restore_machinery\n" in script.split('cat >"$factory_test_patch"')[0]
     assert test_manager.test_command(["tests/test_calc.py", "tests/test_neg.py"]) in script
     assert test_manager.write_eval_script(candidate, snapshot) == script
     other = candidate.model_copy(update={"test_patch": candidate.test_patch.replace("2, 2", "3, 1")})
     assert heredoc(test_manager.write_eval_script(other, snapshot))[1] == other.test_patch
 
 
-def run_script(script: str, checkout: Path, scratch: Path) -> str:
-    """Run a rendered script with bash: /testbed -> ``checkout``; /tmp/factory-*, /factory/ -> ``scratch``."""
+def run_script(script: str, checkout: Path, scratch: Path, results: Path | None = None) -> str:
+    """Run a rendered script with bash: /testbed -> ``checkout``; /tmp/factory-*, /factory/ -> ``scratch``;
+    the results folder -> ``results`` (a fresh temporary one when None)."""
     local = (
         script.replace("cd /testbed", f"cd {checkout}")
         .replace("/tmp/factory-", f"{scratch}/factory-")
@@ -437,6 +438,8 @@ def run_script(script: str, checkout: Path, scratch: Path) -> str:
     path = scratch / "script.sh"
     path.write_text(local)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if results is not None:
+        env["FACTORY_RESULTS"] = str(results)
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(
         ["bash", str(path)], capture_output=True, text=True, env=env, timeout=120, check=False
@@ -453,34 +456,33 @@ def checkout_at(repo, sha: str, dest: Path) -> Path:
 def test_eval_script_runs_before_and_after(fixed_repo, tmp_path: Path) -> None:
     repo, snapshot, candidate = fixed_repo
     eval_script = test_manager.write_eval_script(candidate, snapshot)
-    junit = tmp_path / "factory-junit.xml"
 
-    def phase(name: str, fix_patch: str) -> tuple[str, str]:
+    def phase(name: str, fix_patch: str) -> tuple[str, dict[str, bytes]]:
         scratch = tmp_path / name
         scratch.mkdir()
+        results = scratch / "results"
         checkout = checkout_at(repo, candidate.base_commit, tmp_path / f"{name}-testbed")
-        (scratch / "eval.sh").write_text(
-            eval_script.replace("cd /testbed", f"cd {checkout}").replace(
-                "/tmp/factory-", f"{tmp_path}/factory-"
-            )
-        )
+        (scratch / "eval.sh").write_text(eval_script.replace("cd /testbed", f"cd {checkout}"))
         (scratch / "fix.patch").write_text(fix_patch)
-        junit.unlink(missing_ok=True)
-        log = run_script(test_manager.run_driver("gold_patch"), checkout, scratch)
-        assert junit.exists(), log
-        return log, junit.read_text()
+        log = run_script(test_manager.run_driver("gold_patch"), checkout, scratch, results)
+        files = {f"/run/factory/{p.name}": p.read_bytes() for p in results.iterdir()}
+        assert "/run/factory/status" in files and "/run/factory/tests.jsonl" in files, log
+        return log, files
 
-    before_log, before_xml = phase("before", "")
+    before_log, before_files = phase("before", "")
     assert "FACTORY_EXIT_CODE=1" in before_log.splitlines(), before_log
-    assert parse_junit(before_xml) == {
+    before = grade_files(before_log, before_files)
+    assert not before.tampered, before.note
+    assert before.tests == {
         "tests/test_calc.py::test_mul": Outcome.PASSED,
         "tests/test_calc.py::test_add": Outcome.FAILED,
         "tests/test_neg.py": Outcome.ERROR,
     }
-    after_log, after_xml = phase("after", candidate.patch)
+    assert parse_junit(before_files["/run/factory/junit.xml"].decode()).keys() >= before.tests.keys()
+    after_log, after_files = phase("after", candidate.patch)
     assert "FACTORY_EXIT_CODE=0" in after_log.splitlines(), after_log
-    before, after = grade_run(before_log, before_xml), grade_run(after_log, after_xml)
-    assert (before.verdict, after.verdict) == ("fail", "pass")
+    after = grade_files(after_log, after_files)
+    assert (before.verdict, after.verdict) == ("fail", "pass"), (before.note, after.note)
     verdict = classify([before], [after, after], fix_facts(candidate.patch, candidate.test_patch))
     assert verdict.status is Status.VALID, verdict
     assert verdict.fail_to_pass == [

@@ -311,3 +311,142 @@ def test_patch_failure_is_a_fail_with_patch_error(which: str) -> None:
     assert grade.verdict == "fail"
     assert grade.patch_error == which
     assert grade.infra_error == ""
+
+
+# ---- JUnit ids are the node ids pytest itself prints ----------------------------------------------
+
+NODE_ID_TREE = {
+    "tests/__init__.py": "",
+    "tests/unit/__init__.py": "",
+    "tests/base.py": """\
+        class Base:
+            def test_shared(self):
+                pass
+
+            def test_shared_fail(self):
+                assert False
+        """,
+    "tests/shared.py": "def test_imported():\n    pass\n",
+    "tests/test_a.py": """\
+        from tests.base import Base
+        from tests.shared import test_imported  # noqa: F401
+
+
+        class TestA(Base):
+            def test_own(self):
+                pass
+        """,
+    "tests/test_b.py": "from tests.base import Base\n\n\nclass TestB(Base):\n    pass\n",
+    # The base class lives in a test module whose dotted path is a string prefix of this one's.
+    "tests/test_m.py": "class TestM:\n    def test_inh(self):\n        pass\n",
+    "tests/test_m_sub.py": "import tests.test_m as base\n\n\nclass TestMSub(base.TestM):\n    pass\n",
+    "tests/unit/helpers_test.py": "from tests.base import Base\n\n\nclass TestH(Base):\n    pass\n",
+    "tests/unit/test_x.py": """\
+        import pytest
+
+
+        class TestFoo:
+            class TestInner:
+                def test_deep(self):
+                    pass
+
+            @pytest.mark.parametrize("v", ["a b", "x[1]", "p::q", "a.b", "[", "]", "tests.test_a"])
+            def test_param(self, v):
+                pass
+
+
+        def test_mod():
+            pass
+        """,
+    "tests/unit/test_broken.py": "import factory_no_such_module_xyz\n",
+    "tests/test_pkg/test_y.py": "def test_y():\n    pass\n",  # a folder that looks like a test module
+}
+
+
+def pytest_in(root: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=root,
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.stdout + proc.stderr
+
+
+def node_ids(root: Path, *args: str) -> set[str]:
+    """The node ids ``pytest --collect-only -q`` prints, with each module that failed to collect."""
+    out = pytest_in(root, "--collect-only", "-q", "--continue-on-collection-errors", *args)
+    ids = {line for line in out.splitlines() if "::" in line and not line.startswith(("ERROR", "E "))}
+    ids |= {line.split()[1] for line in out.splitlines() if line.startswith("ERROR ")}
+    return ids
+
+
+def junit_ids(root: Path, family: str, *args: str) -> dict[str, Outcome]:
+    junit = root / f"junit-{family}.xml"
+    pytest_in(root, "-o", f"junit_family={family}", f"--junitxml={junit}", "--continue-on-collection-errors", *args)
+    return parse_junit(junit.read_text())
+
+
+@pytest.fixture(scope="module")
+def node_id_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nodeids")
+    for name, text in NODE_ID_TREE.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.mark.parametrize("family", ["xunit1", "xunit2"])
+def test_junit_ids_are_the_node_ids_pytest_collects(node_id_tree: Path, family: str) -> None:
+    expected = node_ids(node_id_tree, "tests")
+    assert {"tests/test_a.py::TestA::test_shared", "tests/test_b.py::TestB::test_shared",
+            "tests/unit/helpers_test.py::TestH::test_shared", "tests/test_m_sub.py::TestMSub::test_inh",
+            "tests/test_a.py::test_imported", "tests/unit/test_x.py::TestFoo::test_param[p::q]",
+            "tests/unit/test_broken.py"} <= expected  # the tree is what this test is about
+    results = junit_ids(node_id_tree, family, "tests")
+    assert set(results) == expected
+    # Each subclass's inherited test is its own entry: a failure in one does not hide the others.
+    for cls in ("tests/test_a.py::TestA", "tests/test_b.py::TestB", "tests/unit/helpers_test.py::TestH"):
+        assert results[f"{cls}::test_shared"] is Outcome.PASSED
+        assert results[f"{cls}::test_shared_fail"] is Outcome.FAILED
+    assert results["tests/unit/test_broken.py"] is Outcome.ERROR
+
+
+@pytest.mark.parametrize("family", ["xunit1", "xunit2"])
+def test_junit_ids_of_a_module_outside_the_default_test_file_names(node_id_tree: Path, family: str) -> None:
+    (node_id_tree / "tests" / "check_z.py").write_text(
+        "from tests.base import Base\n\n\nclass TestZ(Base):\n    pass\n\n\ndef test_z():\n    pass\n")
+    args = ("-o", "python_files=check_*.py", "tests/check_z.py")
+    expected = node_ids(node_id_tree, *args)
+    assert expected == {"tests/check_z.py::TestZ::test_shared", "tests/check_z.py::TestZ::test_shared_fail",
+                        "tests/check_z.py::test_z"}
+    assert set(junit_ids(node_id_tree, family, *args)) == expected
+
+
+def test_xunit2_ids_do_not_take_a_tests_folder_for_the_test_module() -> None:
+    xml = ('<testsuites><testsuite name="pytest">'
+           '<testcase classname="tests.unit.test_x.TestFoo" name="test_a"/>'
+           '<testcase classname="tests.unit.test_x" name="test_b"/>'
+           '<testcase classname="" name="tests.unit.test_broken"><error message="x"/></testcase>'
+           "</testsuite></testsuites>")
+    assert parse_junit(xml) == {"tests/unit/test_x.py::TestFoo::test_a": Outcome.PASSED,
+                                "tests/unit/test_x.py::test_b": Outcome.PASSED,
+                                "tests/unit/test_broken.py": Outcome.ERROR}
+
+
+# ---- an unreadable JUnit report is always said -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("log", "kwargs", "verdict_note"),
+    [
+        ("FACTORY_EXIT_CODE=1\n", {}, "exit code 1; 0 failing test(s)"),
+        ("FACTORY_EXIT_CODE=0\n", {}, "exit code 0 but no target test ran"),
+        ("no marker\n", {}, "no FACTORY_EXIT_CODE marker"),
+        ("FACTORY_PATCH_FAILED=test_patch\n", {}, "test_patch did not apply"),
+        ("FACTORY_EXIT_CODE=0\n", {"timed_out": True}, ""),
+    ],
+)
+def test_a_junit_parse_error_reaches_the_note_whatever_the_verdict(log: str, kwargs: dict,
+                                                                  verdict_note: str) -> None:
+    grade = grade_run(log, "<testsuite><testcase></testsuite>", **kwargs)
+    assert grade.verdict != "pass"
+    assert grade.note.startswith(verdict_note)
+    assert grade.note.endswith("not a JUnit XML report: mismatched tag: line 1, column 23")
+    assert grade.note.count("not a JUnit XML report") == 1

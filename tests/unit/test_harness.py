@@ -3,9 +3,12 @@ and the eval-script timing line — no Docker (tests/integration/test_harness.py
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,14 +17,16 @@ from factory.grading import RunGrade, command_seconds, grade_run, last_exit_code
 from factory.harness import (
     EvalInstance,
     InstanceResult,
+    evaluate,
     grade_from_json,
     grade_to_json,
     instances_from_records,
     judge,
+    model_dir,
     run_summary,
 )
 from factory.models import TestOutcome as O
-from factory.predictions import Prediction
+from factory.predictions import Prediction, Predictions
 from factory.store import Store
 from factory.templates import render
 
@@ -177,11 +182,13 @@ def test_command_seconds_takes_the_last_whole_line() -> None:
 
 
 def render_eval(test_command: str, test_patch: str = "", new_files: tuple[str, ...] = ()) -> str:
+    from factory.eval_contract import template_values
+
     patch = test_patch if not test_patch or test_patch.endswith("\n") else test_patch + "\n"
     return render(
-        "eval.sh.j2", instance_id="a__b-1", repo="a/b", base_commit="0" * 40, existing_test_files=[],
-        new_test_files=list(new_files), test_patch=patch, delimiter="FACTORY_EOF", junit_path="/tmp/junit.xml",
-        pre_test_commands=[], test_env={}, test_command=test_command,
+        "eval.sh.j2", instance_id="a__b-1", repo="a/b", base_commit="HEAD", test_patch=patch,
+        delimiter="FACTORY_EOF", pre_test_commands=[], test_env={}, test_command=test_command,
+        run_as_root=False, **template_values(),
     )
 
 
@@ -223,3 +230,121 @@ def test_the_timing_line_is_masked_in_llm_evidence_so_replays_still_match() -> N
     a = steady("collected 2 items\nFACTORY_TEST_SECONDS=0.948363665\nFACTORY_EXIT_CODE=1\n")
     b = steady("collected 2 items\nFACTORY_TEST_SECONDS=12.000000001\nFACTORY_EXIT_CODE=1\n")
     assert a == b and "FACTORY_EXIT_CODE=1" in a
+
+
+# ---- report names: model directories and summary files ---------------------------------------------
+
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9._+-]{1,128}")
+
+
+def assert_safe_component(folder: str) -> None:
+    assert _SAFE_COMPONENT.fullmatch(folder) and folder not in (".", ".."), repr(folder)
+
+
+@pytest.mark.parametrize(
+    ("model", "folder"),
+    [("openai/gpt-4.1", "openai__gpt-4.1"), ("gold", "gold"), ("claude-3.5_sonnet", "claude-3.5_sonnet"),
+     ("my_agent/v2", "my_agent__v2"), ("acme/agent-a", "acme__agent-a"), ("a/b/c", "a__b__c"),
+     ("20240620_sweagent_claude3.5sonnet", "20240620_sweagent_claude3.5sonnet"), (".hidden", ".hidden"),
+     ("x" * 128, "x" * 128)],
+)
+def test_a_plain_model_name_gets_swe_bench_s_directory(model: str, folder: str) -> None:
+    assert model_dir(model) == folder == model.replace("/", "__")
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["a__b", "_a", "a_", "a/_b", "a_/b", "a//b", "/a", "a/", "", ".", "..", "...", "a/../b", "../..", "a/./b",
+     "a\0b", "a\nb", "a\x7fb", "a b", "a+b", "a\\b", "模型", "\ud800", "x" * 129, "x/" * 100 + "x", "x" * 10_000],
+)
+def test_any_other_model_name_gets_a_hashed_single_safe_component(model: str) -> None:
+    folder = model_dir(model)
+    assert_safe_component(folder)
+    assert "+" in folder and len(folder.rpartition("+")[2]) == 16
+    assert folder != model.replace("/", "__")
+
+
+def test_model_directories_are_injective_exhaustively_over_a_crafted_alphabet() -> None:
+    # Every string of up to 6 characters over the characters that matter to the mapping ("_" and "/" for
+    # SWE-bench's replace, "." for "." / "..", "+" for the hash separator), plus the parametrized ones.
+    names = [""] + ["".join(p) for n in range(1, 7) for p in itertools.product("a_/.-+", repeat=n)]
+    names += ["a" * 127, "a" * 128, "a" * 129, "a/" * 63 + "a", "a/" * 64 + "a", "\0", "\x01", "\ud800", "é"]
+    folders: dict[str, str] = {}
+    for name in names:
+        folder = model_dir(name)
+        assert_safe_component(folder)
+        assert folders.setdefault(folder, name) == name, f"{name!r} and {folders[folder]!r} share {folder!r}"
+    plain = [n for n in names if "+" not in model_dir(n)]
+    assert len(plain) > 1000 and all(model_dir(n) == n.replace("/", "__") for n in plain)
+
+
+def test_every_model_directory_stays_inside_the_report_root(tmp_path: Path) -> None:
+    for model in ("..", ".", "../x", "a/../../b", "/etc/passwd", "a\0b", "x" * 10_000, "a" * 128):
+        target = tmp_path / model_dir(model)
+        target.mkdir()
+        assert target.resolve().parent == tmp_path.resolve()
+
+
+class _NoImages:
+    """A Docker client without containers or images: every prediction is an image_missing error."""
+
+    def __init__(self) -> None:
+        from docker.errors import ImageNotFound
+
+        def missing(tag: str):
+            raise ImageNotFound(tag)
+
+        self.api = SimpleNamespace(containers=lambda **_: [])
+        self.images = SimpleNamespace(get=missing)
+        self.containers = SimpleNamespace(list=lambda **_: [])
+
+
+def evaluate_models(root: Path, store: Store, settings, run_id: str, *models: str):
+    records = [{"instance_id": "acme__x-1", "image": "img", "eval_script": "s", "patch": "p",
+                "FAIL_TO_PASS": [], "PASS_TO_PASS": []}]
+    preds = Predictions([Prediction("acme__x-1", m, "diff --git a/x b/x\n") for m in models], [], "preds.jsonl")
+    return evaluate(preds, records, run_id, store, settings, report_dir=root, client=_NoImages())
+
+
+def test_models_sharing_a_swe_bench_directory_get_their_own_logs_and_summaries(tmp_path: Path, store,
+                                                                              settings) -> None:
+    report = evaluate_models(tmp_path, store, settings, "r1", "a/b", "a__b")
+    folders = {m: r.log_dir.parent.name for m in ("a/b", "a__b") for r in report.results if r.model == m}
+    assert folders["a/b"] == "a__b" and folders["a__b"] != "a__b"
+    assert report.summary_paths["a/b"] == tmp_path / "a__b.r1.json"
+    assert report.summary_paths["a__b"] == tmp_path / f"{folders['a__b']}.r1.json"
+    for model, path in report.summary_paths.items():
+        data = json.loads(path.read_text())
+        assert (data["model_name_or_path"], data["run_id"], data["error_ids"]) == (model, "r1", ["acme__x-1"])
+        assert data == report.summaries[model]
+
+
+def test_a_summary_file_of_another_model_and_run_id_is_never_overwritten(tmp_path: Path, store,
+                                                                         settings) -> None:
+    first = evaluate_models(tmp_path, store, settings, "c", "a.b")
+    second = evaluate_models(tmp_path, store, settings, "b.c", "a")
+    assert first.summary_paths["a.b"] == tmp_path / "a.b.c.json"  # SWE-bench's name for both pairs
+    other = second.summary_paths["a"]
+    assert other != first.summary_paths["a.b"] and other.name.startswith("a+") and other.name.endswith(".b.c.json")
+    assert json.loads((tmp_path / "a.b.c.json").read_text())["model_name_or_path"] == "a.b"
+    assert json.loads(other.read_text())["model_name_or_path"] == "a"
+    # Running either pair again rewrites its own file, nothing else.
+    assert evaluate_models(tmp_path, store, settings, "b.c", "a").summary_paths["a"] == other
+    assert evaluate_models(tmp_path, store, settings, "c", "a.b").summary_paths["a.b"] == tmp_path / "a.b.c.json"
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(["a.b.c.json", other.name])
+
+
+def test_a_summary_without_owner_keys_is_replaced_only_when_its_name_has_one_reading(tmp_path: Path, store,
+                                                                                    settings) -> None:
+    legacy = {"schema_version": 2, "resolved_ids": ["legacy"]}  # SWE-bench's summary: no owner keys
+    (tmp_path / "m.r1.json").write_text(json.dumps(legacy))
+    assert evaluate_models(tmp_path, store, settings, "r1", "m").summary_paths["m"] == tmp_path / "m.r1.json"
+    # "a.b.c.json" could be (a.b, c) or (a, b.c); with a log folder for (a, b.c) it may be theirs.
+    (tmp_path / "logs" / "run_evaluation" / "b.c" / "a").mkdir(parents=True)
+    (tmp_path / "a.b.c.json").write_text(json.dumps(legacy))
+    path = evaluate_models(tmp_path, store, settings, "c", "a.b").summary_paths["a.b"]
+    assert path != tmp_path / "a.b.c.json"
+    assert json.loads((tmp_path / "a.b.c.json").read_text()) == legacy
+    # Without that folder the one reading left is (a.b, c): this pair's own older summary.
+    (tmp_path / "x.y.z.json").write_text(json.dumps(legacy))
+    assert evaluate_models(tmp_path, store, settings, "z", "x.y").summary_paths["x.y"] == tmp_path / "x.y.z.json"

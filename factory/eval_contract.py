@@ -1,0 +1,88 @@
+"""The eval-script contract: what runs in a test container, where the verdict is written, and its limits.
+
+One place for the facts the script templates (``docker_templates/eval.sh.j2``, ``run.sh.j2``,
+``guard.sh.j2``) and the grader share: the contract version, the root-only results folder and its files,
+the unprivileged test user, the output caps, and which paths count as test machinery (restored to
+base_commit before every run, whatever the patch under test did to them). The rules and why they hold are
+in docs/grading.md.
+"""
+
+from __future__ import annotations
+
+import re
+
+from factory.mining.split import TEST_DIRS
+
+CONTRACT = 2
+"""Eval scripts carry ``# factory-eval-contract: <n>``; the grader refuses scripts of an older contract."""
+CONTRACT_LINE = re.compile(r"^# factory-eval-contract: (\d+)\s*$", re.M)
+
+RESULTS_DIR = "/run/factory"
+"""Root-only folder (mode 700) where the run's verdict lands; the test user cannot read or write it."""
+STATUS_FILE = f"{RESULTS_DIR}/status"
+"""``key=value`` lines written by root: exit_code, test_seconds, patch_failed, canary names, output sizes."""
+RESULTS_FILE = f"{RESULTS_DIR}/tests.jsonl"
+"""Per-test results from the guard plugin (one JSON object per report), through an inherited fd."""
+JUNIT_FILE = f"{RESULTS_DIR}/junit.xml"
+"""pytest's JUnit report, copied by root once no process of the test user is left (a cross-check)."""
+COLLECTED = [STATUS_FILE, RESULTS_FILE, JUNIT_FILE]
+
+TESTER = "factory"
+"""The unprivileged user (uid 10001) that applies patches and runs tests; owns /testbed but not .git."""
+
+OUTPUT_HEAD = 1 << 20
+OUTPUT_TAIL = 1 << 20
+"""Test output kept: the first and the last MiB (pytest's summary is at the end); the rest is cut with a
+note, in memory and on disk alike."""
+RESULTS_CAP = 32 << 20
+"""Bytes kept of the per-test results and of the JUnit file; a longer one is cut and cannot grade a pass."""
+FAILURE_TEXT_LIMIT = 8000
+"""Characters kept of one failure text: enough for the exception line at its end (the cause rule)."""
+
+GUARDED_DIRS = (
+    r"/(" + "|".join(sorted(TEST_DIRS)) + r"|__pycache__|\.pytest_cache|[^/]*\.(dist-info|egg-info))(/|$)"
+)
+"""A path (with a leading ``/``) with one of these components is test machinery: test folders, bytecode
+caches, packaging metadata (a ``pytest11`` entry point there would load a plugin)."""
+GUARDED_NAMES = (
+    r"^(test_.*\.py|.*_tests?\.py|tests?\.py|conftest\.py|pytest\.ini|\.pytest\.ini|tox\.ini|setup\.cfg"
+    r"|pyproject\.toml|sitecustomize\.py|usercustomize\.py|.*\.pth|.*\.py[co]|.*\.egg-link)$"
+)
+"""File names that are test machinery wherever they are: test modules, conftest files, every file pytest
+reads its configuration from, and what Python runs at interpreter start."""
+RUNNER_NAMES = r"^(pytest|_pytest|pluggy|py|iniconfig)(\.py)?$"
+"""Modules that would shadow the test runner (guarded unless base_commit has them: pytest's own repo)."""
+
+CANARY_WORDS = (
+    "add", "after", "all", "apply", "args", "async", "base", "basic", "before", "bytes", "cache", "call",
+    "case", "check", "child", "clean", "close", "config", "copy", "count", "create", "data", "date",
+    "default", "delete", "dict", "empty", "encode", "entry", "error", "event", "field", "file", "filter",
+    "first", "format", "get", "group", "handle", "header", "index", "init", "input", "item", "key", "last",
+    "limit", "list", "load", "merge", "name", "nested", "none", "order", "parse", "path", "query", "read",
+    "remove", "reset", "result", "save", "set", "size", "sort", "split", "state", "string", "text", "type",
+    "update", "user", "value", "write",
+)
+"""Canary test names are three of these words drawn at run time (``test_<w>_<w>_<w>``): plausible names
+the patch under test cannot know in advance."""
+
+
+def template_values() -> dict[str, object]:
+    """What every script template of the contract is rendered with."""
+    return {
+        "contract": CONTRACT, "tester": TESTER, "guarded_dirs": GUARDED_DIRS, "guarded_names": GUARDED_NAMES,
+        "runner_names": RUNNER_NAMES, "canary_words": CANARY_WORDS, "output_head": OUTPUT_HEAD,
+        "output_tail": OUTPUT_TAIL, "results_cap": RESULTS_CAP,
+    }
+
+
+def contract_of(eval_script: str) -> int:
+    """The contract an eval script was written for (0: before contracts were numbered)."""
+    match = CONTRACT_LINE.search(eval_script)
+    return int(match.group(1)) if match else 0
+
+
+def run_driver(patch_name: str) -> str:
+    """Container entry script: apply ``/factory/fix.patch`` (named ``patch_name`` in markers), run eval."""
+    from factory.templates import render
+
+    return render("run.sh.j2", patch_name=patch_name, **template_values())

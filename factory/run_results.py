@@ -1,0 +1,127 @@
+"""Read what a contract-2 run leaves in its root-only results folder: the status, the per-test results.
+
+The status file (``key=value`` lines) is written by root after every process of the test user is gone,
+so nothing the tests print or start can change it; the grader takes the exit code, the patch failure,
+the canary names and the output sizes from it, never from the log. The per-test results come from the
+guard plugin through an fd: they are what pytest reported inside the test process, and the canaries say
+whether something in that process rewrote reports (docs/grading.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from factory.eval_contract import FAILURE_TEXT_LIMIT
+from factory.models import TestOutcome
+
+
+def parse_status(text: str | None) -> dict[str, str]:
+    """``key=value`` lines of the status file (the first value of a key wins: root writes each once)."""
+    status: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key and key not in status:
+            status[key.strip()] = value.strip()
+    return status
+
+
+@dataclass
+class StreamResults:
+    """Per-test outcomes reported by pytest through the guard plugin, canaries set apart."""
+
+    tests: dict[str, TestOutcome] = field(default_factory=dict)
+    """Node id -> outcome, for every test but the canaries (worse outcome of setup/call/teardown wins)."""
+    failures: dict[str, str] = field(default_factory=dict)
+    """Failure text (pytest's longrepr, bounded) of each failed or errored test."""
+    canaries: dict[str, list[TestOutcome]] = field(default_factory=dict)
+    """Canary name -> the outcomes reported under that name (exactly one is expected)."""
+    armed: bool = False
+    """The plugin added the canaries to the run."""
+    note: str = ""
+    """What the plugin said when it could not arm (no module collected), or why the stream is unreadable."""
+    exitstatus: int | None = None
+    """The exit status pytest itself reported at session end (before the process exited)."""
+    broken: str = ""
+    """Why the stream cannot be trusted (cut at its cap, not JSON): such a run never grades a pass."""
+
+
+_RANK = {TestOutcome.PASSED: 0, TestOutcome.SKIPPED: 1, TestOutcome.FAILED: 2, TestOutcome.ERROR: 3}
+
+
+def _outcome(record: dict) -> TestOutcome | None:
+    when, outcome = record.get("when"), record.get("outcome")
+    if outcome == "failed":
+        return TestOutcome.FAILED if when == "call" and not record.get("xfail") else TestOutcome.ERROR
+    if outcome == "skipped":
+        return TestOutcome.SKIPPED
+    if outcome == "passed" and when == "call":
+        return TestOutcome.PASSED
+    return None  # setup / teardown passed: says nothing on its own
+
+
+def parse_stream(text: str | None, canary_names: tuple[str, ...]) -> StreamResults:
+    """Aggregate the plugin's JSON lines into per-test outcomes; canaries are kept apart by name."""
+    out = StreamResults()
+    if not text:
+        return out
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        out.broken = "the per-test results were cut at their size limit"
+        lines.pop()
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            out.broken = "the per-test results hold a line that is not JSON"
+            continue
+        if not isinstance(record, dict):
+            out.broken = "the per-test results hold a line that is not an object"
+            continue
+        if "guard" in record:
+            out.armed = out.armed or record["guard"] == "armed"
+            if record["guard"] != "armed":
+                out.note = str(record["guard"])
+            continue
+        if "exitstatus" in record:
+            out.exitstatus = record["exitstatus"] if isinstance(record["exitstatus"], int) else None
+            continue
+        nodeid = record.get("nodeid")
+        outcome = _outcome(record)
+        if not isinstance(nodeid, str) or not nodeid or outcome is None:
+            continue
+        name = nodeid.rsplit("::", 1)[-1]
+        if name in canary_names and "::" in nodeid:
+            out.canaries.setdefault(name, []).append(outcome)
+            continue
+        known = out.tests.get(nodeid)
+        if known is None or _RANK[outcome] > _RANK[known]:  # a teardown error after a pass is an error
+            out.tests[nodeid] = outcome
+        if outcome in (TestOutcome.FAILED, TestOutcome.ERROR) and nodeid not in out.failures:
+            out.failures[nodeid] = str(record.get("text") or "")[-FAILURE_TEXT_LIMIT:]
+    return out
+
+
+def canary_problem(results: StreamResults, fail_name: str, pass_name: str) -> str:
+    """Why the canaries show that reports were rewritten or the guard was bypassed (``""``: they did not).
+
+    The failing canary must be reported failed (or skipped, with its module), the passing one passed (or
+    skipped), each exactly once. A run in which no module was collected has no canaries; it cannot pass
+    anyway (no test ran), so it is not called tampered.
+    """
+    if not results.armed:
+        if results.note:
+            return ""
+        return "the canary tests are missing: the guard plugin did not run, or its results were replaced"
+    for name, allowed, what in (
+        (fail_name, {TestOutcome.FAILED, TestOutcome.SKIPPED}, "must fail"),
+        (pass_name, {TestOutcome.PASSED, TestOutcome.SKIPPED}, "must pass"),
+    ):
+        seen = results.canaries.get(name, [])
+        if len(seen) != 1:
+            return f"the canary test that {what} was reported {len(seen)} times, not once"
+        if seen[0] not in allowed:
+            return f"the canary test that {what} was reported {seen[0].value}: reports were rewritten"
+    return ""

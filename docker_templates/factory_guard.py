@@ -74,6 +74,12 @@ def pytest_collection_modifyitems(session, config, items):
     _emit(dict(guard="armed", modules=len(modules), items=len(items)))
 
 
+def pytest_collection_finish(session):
+    if session is _state["session"] and session.config.option.collectonly:
+        names = _state["names"] or ()
+        _emit(dict(collected=[i.nodeid for i in session.items if i.nodeid.rsplit("::", 1)[-1] not in names]))
+
+
 def _text(report):
     try:
         return report.longreprtext[-8000:]

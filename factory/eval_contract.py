@@ -10,8 +10,10 @@ in docs/grading.md.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import PurePosixPath
 
-from factory.mining.split import TEST_DIRS
+from factory.mining.split import TEST_DIRS, file_diffs
 
 CONTRACT = 2
 """Eval scripts carry ``# factory-eval-contract: <n>``; the grader refuses scripts of an older contract."""
@@ -25,7 +27,9 @@ RESULTS_FILE = f"{RESULTS_DIR}/tests.jsonl"
 """Per-test results from the guard plugin (one JSON object per report), through an inherited fd."""
 JUNIT_FILE = f"{RESULTS_DIR}/junit.xml"
 """pytest's JUnit report, copied by root once no process of the test user is left (a cross-check)."""
-COLLECTED = [STATUS_FILE, RESULTS_FILE, JUNIT_FILE]
+OUTPUT_FILES = [f"{RESULTS_DIR}/out.head", f"{RESULTS_DIR}/out.tail"]
+"""The capped test output as captured so far: the log of a run killed at its timeout is taken from here."""
+COLLECTED = [STATUS_FILE, RESULTS_FILE, JUNIT_FILE, *OUTPUT_FILES]
 
 TESTER = "factory"
 """The unprivileged user (uid 10001) that applies patches and runs tests; owns /testbed but not .git."""
@@ -64,6 +68,28 @@ CANARY_WORDS = (
 )
 """Canary test names are three of these words drawn at run time (``test_<w>_<w>_<w>``): plausible names
 the patch under test cannot know in advance."""
+
+
+def is_guarded(path: str, exists_at_base: Callable[[str], bool]) -> bool:
+    """The Python twin of the guard's ``factory_is_guarded`` (``guard.sh.j2``): test machinery or not."""
+    if re.search(GUARDED_DIRS, "/" + path) or re.search(GUARDED_NAMES, PurePosixPath(path).name):
+        return True
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        if re.search(RUNNER_NAMES, part):
+            return not exists_at_base("/".join(parts[: i + 1]))
+    return False
+
+
+def machinery_hunks(gold_patch: str, exists_at_base: Callable[[str], bool]) -> str:
+    """The file blocks of the gold patch that change test machinery (pytest configuration in
+    ``pyproject.toml`` / ``setup.cfg`` / ``tox.ini`` / ``pytest.ini``, say). The eval script applies them
+    with the test patch: they belong to the tests' environment, so the gold patch keeps them in effect in
+    validation and a model patch needs none of them."""
+    return "".join(
+        f.text for f in file_diffs(gold_patch)
+        if any(is_guarded(p, exists_at_base) for p in (f.old_path, f.new_path) if p)
+    )
 
 
 def template_values() -> dict[str, object]:

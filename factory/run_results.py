@@ -44,6 +44,8 @@ class StreamResults:
     """The exit status pytest itself reported at session end (before the process exited)."""
     broken: str = ""
     """Why the stream cannot be trusted (cut at its cap, not JSON): such a run never grades a pass."""
+    collected: list[str] | None = None
+    """Node ids pytest collected, canaries left out (``--collect-only`` runs: the node-id check)."""
 
 
 _RANK = {TestOutcome.PASSED: 0, TestOutcome.SKIPPED: 1, TestOutcome.FAILED: 2, TestOutcome.ERROR: 3}
@@ -84,6 +86,9 @@ def parse_stream(text: str | None, canary_names: tuple[str, ...]) -> StreamResul
             out.armed = out.armed or record["guard"] == "armed"
             if record["guard"] != "armed":
                 out.note = str(record["guard"])
+            continue
+        if isinstance(record.get("collected"), list):
+            out.collected = [c for c in record["collected"] if isinstance(c, str)]
             continue
         if "exitstatus" in record:
             out.exitstatus = record["exitstatus"] if isinstance(record["exitstatus"], int) else None

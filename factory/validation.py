@@ -15,10 +15,19 @@ import docker
 from factory.classify import Verdict, classify
 from factory.config import Settings
 from factory.docker.runtime import EngineError, RunResult, Sandbox, run_sandboxed
-from factory.eval_contract import COLLECTED, CONTRACT, contract_of, run_driver
+from factory.eval_contract import (
+    COLLECTED,
+    CONTRACT,
+    OUTPUT_FILES,
+    RESULTS_FILE,
+    STATUS_FILE,
+    contract_of,
+    run_driver,
+)
 from factory.failure_cause import fix_facts
 from factory.grading import RunGrade, grade_files
-from factory.models import Candidate, Validation
+from factory.models import Candidate, InfraError, Status, Validation
+from factory.run_results import parse_status, parse_stream
 from factory.store import Store
 
 
@@ -34,6 +43,7 @@ def run_eval(
     patch_name: str,
     settings: Settings,
     run_labels: dict[str, str] | None = None,
+    extra_inputs: dict[str, str] | None = None,
 ) -> tuple[RunResult | None, RunGrade]:
     """One graded run of ``eval_script`` in ``image`` with ``fix_patch`` applied first (may be empty).
 
@@ -49,7 +59,8 @@ def run_eval(
             client,
             image,
             ["/bin/bash", "/factory/run.sh"],
-            {"run.sh": run_driver(patch_name), "eval.sh": eval_script, "fix.patch": fix_patch},
+            {"run.sh": run_driver(patch_name), "eval.sh": eval_script, "fix.patch": fix_patch,
+             **(extra_inputs or {})},
             sandbox(settings),
             collect=COLLECTED,
             extra_labels=run_labels,
@@ -57,6 +68,10 @@ def run_eval(
         )
     except EngineError as exc:
         return None, RunGrade("error", None, infra_error="docker", note=str(exc)[:500])
+    if result.timed_out or result.oom_killed:  # killed before the eval script printed the test output
+        head, tail = (result.files.get(p, b"").decode("utf-8", "replace") for p in OUTPUT_FILES)
+        if head:
+            result.log += f"{head}\n[factory: the test command was killed; its last output:]\n{tail[-20000:]}"
     grade = grade_files(result.log, result.files, timed_out=result.timed_out, oom=result.oom_killed)
     return result, grade
 
@@ -101,4 +116,50 @@ def validate(
         grades[phase].append(grade)
         if grade.infra_error or grade.patch_error:
             break  # the verdict is decided; more runs would cost time and say nothing new
-    return classify(grades["before"], grades["after"], fix_facts(candidate.patch, candidate.test_patch))
+    verdict = classify(grades["before"], grades["after"], fix_facts(candidate.patch, candidate.test_patch))
+    if verdict.status is Status.VALID:
+        verdict = check_node_ids(client, candidate, image, eval_script, settings, verdict, log_dir)
+    return verdict
+
+
+def unaccepted_ids(result: RunResult | None, ids: list[str]) -> list[str] | None:
+    """Ids of ``ids`` that the collect-only run did not collect (None: the run said nothing usable)."""
+    if result is None:
+        return None
+    text = result.files.get(RESULTS_FILE)
+    status = parse_status((result.files.get(STATUS_FILE) or b"").decode("utf-8", "replace"))
+    stream = parse_stream(text.decode("utf-8", "replace") if text else None,
+                          (status.get("canary_fail", ""), status.get("canary_pass", "")))
+    if stream.collected is None:
+        return None
+    collected = set(stream.collected)
+    return [i for i in ids if i not in collected]
+
+
+def check_node_ids(
+    client: docker.DockerClient, candidate: Candidate, image: str, eval_script: str, settings: Settings,
+    verdict: Verdict, log_dir: Path,
+) -> Verdict:
+    """Every FAIL_TO_PASS / PASS_TO_PASS id must be one that ``pytest <id>`` accepts in the instance image
+    (test + gold patch applied): one ``--collect-only`` run with all of them as arguments. An id it does
+    not collect is our bug (an id that is not a node id), so the instance is ``error(internal)``, not valid."""
+    ids = verdict.fail_to_pass + verdict.pass_to_pass
+    if not ids:
+        return verdict
+    result, grade = run_eval(
+        client, image, eval_script, candidate.patch, "gold_patch", settings,
+        {"issue-factory.instance": candidate.instance_id, "issue-factory.phase": "ids"},
+        extra_inputs={"ids.txt": "".join(f"{i}\n" for i in ids)},
+    )
+    (log_dir / "node-ids.log").write_text(result.log if result else grade.note)
+    if grade.infra_error:
+        return Verdict(Status.ERROR, grade.infra_error, detail=f"node-id check: {grade.note}")
+    missing = unaccepted_ids(result, ids)
+    if missing is None:
+        return Verdict(Status.ERROR, InfraError.INTERNAL.value,
+                       detail=f"node-id check: pytest reported no collected ids ({grade.note})")
+    if missing:
+        return Verdict(Status.ERROR, InfraError.INTERNAL.value,
+                       detail=f"pytest does not accept {len(missing)} listed id(s) as arguments: "
+                              + ", ".join(missing[:5]))
+    return verdict

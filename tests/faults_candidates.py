@@ -49,6 +49,7 @@ EXPECTED = {
     "Add loader": ("error2pass: third-party module missing before the fix", "rejected(error2pass)"),
     "Add link": ("patch safety: test patch adds a symlink to /etc/passwd", "rejected(test_patch_failed)"),
     "Add triple": ("error2pass: no target test ran before the fix (collected after)", "rejected(error2pass)"),
+    "Add quad": ("grading: the fix's own pytest.ini applies with the test patch", "valid"),
 }
 
 
@@ -121,10 +122,17 @@ def make_trap_repo(root: Path) -> Path:
     g("tag", "v0.1", "HEAD~3")  # tags on later history than most base commits: must not reach any image
     g("tag", "-a", "v0.2", "-m", "release 0.2")
     g.commit("Add triple", {
+        # skipped before the fix (the module it needs is missing), run after: no target test ran before
+        "src/trap/triple.py": "def triple(x):\n    return 3 * x\n",
+        "tests/test_triple.py": (
+            "import pytest\n\ntriple = pytest.importorskip('trap.triple').triple\n\n\n"
+            "def test_triple():\n    assert triple(2) == 6\n"),
+    })
+    g.commit("Add quad", {
+        # the fix's own pytest configuration is part of the tests' environment (applied with the test patch)
         "pytest.ini": "[pytest]\npython_functions = check_*\n",
-        "src/trap/__init__.py": (
-            "def ok():\n    return 1\n\n\ndef double(x):\n    return 2 * x\n\n\ndef triple(x):\n    return 3 * x\n"),
-        "tests/test_triple.py": "def check_triple():\n    from trap import triple\n\n    assert triple(2) == 6\n",
+        "src/trap/quad.py": "def quad(x):\n    return 4 * x\n",
+        "tests/test_quad.py": "def check_quad():\n    from trap.quad import quad\n\n    assert quad(2) == 8\n",
     })
     return root
 
@@ -168,9 +176,11 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
         "id -u; echo MOUNTS; awk '$4 != \"/\" {print $4, $5}' /proc/self/mountinfo | sort; echo HISTORY; "
         "git -C /testbed log --all --format=%H; echo REFS; git -C /testbed for-each-ref --format='%(refname)'; "
         "echo REFLOG; git -C /testbed reflog --all | wc -l; echo WRITE; "
-        "(echo x > /factory/probe.txt) 2>&1 | tail -1"
+        "(echo x > /factory/probe.txt) 2>&1 | tail -1; echo GIT; (echo x >> /testbed/.git/config) 2>&1 | tail -1"
     )
-    result = run_sandboxed(connect(), image, ["bash", "-c", probe], {"input.txt": "read me"}, Sandbox(timeout=60))
+    # As the eval contract runs tests: the container starts as root, the probe runs as the test user.
+    as_tester = ["setpriv", "--reuid=factory", "--regid=factory", "--init-groups", "bash", "-c", probe]
+    result = run_sandboxed(connect(), image, as_tester, {"input.txt": "read me"}, Sandbox(timeout=60))
     out = result.log
     uid = out.split("\n", 1)[0].strip()
     mounts = out.split("MOUNTS\n", 1)[1].split("HISTORY\n", 1)[0].split()
@@ -184,7 +194,8 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
     tags = subprocess.run(["git", "-C", str(repo), "tag"], capture_output=True, text=True).stdout.split()
     future = subprocess.run(["git", "-C", str(repo), "rev-list", f"{base_commit}..main"], capture_output=True,
                             text=True, check=True).stdout.split()
-    write = out.split("WRITE\n", 1)[1].strip()
+    write = out.split("WRITE\n", 1)[1].split("GIT\n", 1)[0].strip()
+    git_write = out.split("GIT\n", 1)[1].strip()
     observed = "; ".join([
         f"uid {uid}" if uid != "0" else "uid 0 (root)",
         "no host mounts" if not binds else f"host mounts {binds}",
@@ -192,10 +203,12 @@ def sandbox_facts_row(image: str, base_commit: str, repo: Path) -> FaultRow:
         else f"history has {len(history)} commits, expected {len(expected_history)}",
         "no tags or reflog" if refs == ["refs/heads/main"] and reflog == "0" else f"refs {refs}, reflog {reflog}",
         "inputs read-only" if "Permission denied" in write else f"inputs writable ({write!r})",
+        ".git read-only" if "Permission denied" in git_write else f".git writable ({git_write!r})",
     ])
     return FaultRow(
         "sandbox: user, mounts, future history, inputs",
-        "uid 10001; no host mounts; history = base_commit and its ancestors; no tags or reflog; inputs read-only",
+        "uid 10001; no host mounts; history = base_commit and its ancestors; no tags or reflog; inputs read-only; "
+        ".git read-only",
         observed,
         detail=f"{len(history)} commits in the image, {len(future)} later ones in the source and "
                f"{len(set(future) & set(history))} of them in the image; source tags {tags}; {len(mounts) // 2} mounts",

@@ -13,8 +13,8 @@ import shlex
 from pathlib import PurePosixPath
 
 from agents.builder.recipe import Recipe
+from factory.eval_contract import machinery_hunks, template_values
 from factory.eval_contract import run_driver as contract_run_driver
-from factory.eval_contract import template_values
 from factory.mining.mirror import Snapshot
 from factory.mining.split import TEST_DIRS
 from factory.models import Candidate
@@ -82,6 +82,11 @@ def _delimiter(text: str) -> str:
         salt += 1
 
 
+def _exists(snapshot: Snapshot, path: str) -> bool:
+    """A file or a folder of the base commit."""
+    return snapshot.exists(path) or any(f.startswith(path + "/") for f in snapshot.files())
+
+
 def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe | None = None) -> str:
     """The eval script for ``candidate``; the recipe may name its own test command, env and set-up."""
     recipe = recipe or Recipe(python_version="3.11", install_commands=[])
@@ -93,6 +98,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
     else:
         command = test_command(targets)
     test_patch = candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n"
+    test_patch += machinery_hunks(candidate.patch, lambda p: _exists(snapshot, p))
     return render(
         "eval.sh.j2",
         instance_id=candidate.instance_id,

@@ -179,9 +179,10 @@ def test_mixed_predictions_give_exactly_the_expected_reports(pipeline, example, 
     r, d, a = R["instance_id"], D["instance_id"], A["instance_id"]
     all_ids = sorted([r, d, a])
 
-    def expected(resolved, unresolved, error, empty) -> dict:
+    def expected(model, resolved, unresolved, error, empty) -> dict:
         completed = sorted(resolved + unresolved)
         return {
+            "model_name_or_path": model, "run_id": "mix-1",
             "total_instances": 3, "submitted_instances": 3, "completed_instances": len(completed),
             "resolved_instances": len(resolved), "unresolved_instances": len(unresolved),
             "empty_patch_instances": len(empty), "error_instances": len(error),
@@ -192,9 +193,9 @@ def test_mixed_predictions_give_exactly_the_expected_reports(pipeline, example, 
         }
 
     summaries = {
-        "acme__agent-a": expected([r], [d, a], [], []),
-        "agent-b": expected([], [r, d], [], [a]),
-        "agent-c": expected([], [r], [d], [a]),
+        "acme__agent-a": expected("acme/agent-a", [r], [d, a], [], []),
+        "agent-b": expected("agent-b", [], [r, d], [], [a]),
+        "agent-c": expected("agent-c", [], [r], [d], [a]),
     }
     for model_dir, want in summaries.items():
         assert json.loads((tmp_path / f"{model_dir}.mix-1.json").read_text()) == want, model_dir

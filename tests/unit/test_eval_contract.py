@@ -1,0 +1,194 @@
+"""The eval contract's pure parts: what counts as test machinery (the bash guard and its Python twin agree),
+the gold patch's machinery hunks, the run status and per-test results, canaries, and the bounded log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from agents.builder.test_manager import PYTEST, guarded_command
+from factory.docker.runtime import bounded_log
+from factory.eval_contract import is_guarded, machinery_hunks, template_values
+from factory.grading import grade_files
+from factory.models import TestOutcome
+from factory.run_results import canary_problem, parse_status, parse_stream
+from factory.templates import render
+
+PATHS = [
+    ("src/pkg/core.py", False), ("conftest.py", True), ("src/conftest.py", True), ("tests/test_a.py", True),
+    ("tests/data/x.json", True), ("pkg/tests", True), ("test_x.py", True), ("pkg/x_test.py", True),
+    ("pytest.ini", True), (".pytest.ini", True), ("tox.ini", True), ("setup.cfg", True), ("pyproject.toml", True),
+    ("sub/pyproject.toml", True), ("sitecustomize.py", True), ("src/usercustomize.py", True), ("src/evil.pth", True),
+    ("src/pkg/__pycache__/m.cpython-311.pyc", True), ("src/pkg/m.pyc", True), (".pytest_cache/v/x", True),
+    ("src/evil-1.0.dist-info/entry_points.txt", True), ("src/pkg.egg-info/entry_points.txt", True),
+    ("pytest.py", True), ("pytest/__init__.py", True), ("_pytest/main.py", True), ("py.py", True),
+    ("pluggy/__init__.py", True), ("src/_pytest/python.py", False), ("setup.py", False), ("README.md", False),
+    ("docs/testing.rst", False), ("src/pkg/contest.py", False), ("src/pkg/pytest_plugin.py", False),
+    ("latest/x.py", False), ("my tests/a b.py", False), ("src/pkg/tests.py", True),
+]
+BASE = {"src/_pytest/python.py", "src/_pytest"}  # what base_commit has: pytest's own repository layout
+
+
+def _bash_guarded(paths: list[str]) -> list[bool]:
+    """Run the guard's own ``factory_is_guarded`` from the rendered template over ``paths``."""
+    guard = render("guard.sh.j2", **template_values())
+    body = guard.split("factory_is_guarded() {", 1)[1].split("\n}\n", 1)[0]
+    script = (
+        "factory_as_tester() { \"$@\"; }\n"
+        "git() { [ \"$1\" = cat-file ] && case \"${3#*:}\" in " + "|".join(sorted(BASE))
+        + ") return 0;; esac; return 1; }\n"
+        "factory_base=HEAD\nfactory_is_guarded() {" + body + "\n}\n"
+        "while IFS= read -r p; do if factory_is_guarded \"$p\"; then echo 1; else echo 0; fi; done\n"
+    )
+    out = subprocess.run(["bash", "-c", script], input="\n".join(paths) + "\n", capture_output=True, text=True,
+                         check=True).stdout.split()
+    return [x == "1" for x in out]
+
+
+def test_the_bash_guard_and_its_python_twin_agree_on_what_is_test_machinery() -> None:
+    paths = [p for p, _ in PATHS]
+    expected = [g for _, g in PATHS]
+    assert [is_guarded(p, BASE.__contains__) for p in paths] == expected
+    assert _bash_guarded(paths) == expected
+
+
+def test_machinery_hunks_are_the_gold_patch_s_test_configuration() -> None:
+    code = "diff --git a/src/m.py b/src/m.py\n--- a/src/m.py\n+++ b/src/m.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    ini = ("diff --git a/pytest.ini b/pytest.ini\nnew file mode 100644\n--- /dev/null\n+++ b/pytest.ini\n"
+           "@@ -0,0 +1,2 @@\n+[pytest]\n+python_functions = check_*\n")
+    toml = ("diff --git a/pyproject.toml b/pyproject.toml\n--- a/pyproject.toml\n+++ b/pyproject.toml\n"
+            "@@ -1 +1 @@\n-a\n+b\n")
+    assert machinery_hunks(code + ini + toml, lambda _: False) == ini + toml
+    assert machinery_hunks(code, lambda _: False) == ""
+
+
+@pytest.mark.parametrize(("command", "guarded"), [
+    ("python -m pytest -x {targets}", f"{PYTEST} -x {{targets}}"),
+    ("pytest -q tests", f"{PYTEST} -q tests"),
+    ("cd sub && python3.10 -m pytest t", f"cd sub && {PYTEST} t"),
+    ("tox -e py311", "tox -e py311"),
+    ("pip install pytest_asyncio && pytest", f"pip install pytest_asyncio && {PYTEST}"),
+])
+def test_recipe_commands_run_pytest_through_the_launcher(command: str, guarded: str) -> None:
+    assert guarded_command(command) == guarded
+
+
+def test_the_status_keeps_the_first_value_of_a_key() -> None:
+    assert parse_status("exit_code=1\nexit_code=0\njunk\ncanary_fail=test_a_b_c\n") == {
+        "exit_code": "1", "canary_fail": "test_a_b_c"}
+
+
+def stream(*records: dict) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+CANARIES = ("test_read_write_value", "test_sort_key_path")
+ARMED = {"guard": "armed"}
+
+
+def canary_reports(fail: str = "failed", ok: str = "passed") -> list[dict]:
+    return [{"nodeid": f"tests/test_a.py::{CANARIES[0]}", "when": "call", "outcome": fail},
+            {"nodeid": f"tests/test_a.py::{CANARIES[1]}", "when": "call", "outcome": ok}]
+
+
+def test_per_test_results_take_the_worse_phase_and_set_canaries_apart() -> None:
+    text = stream(
+        ARMED, *canary_reports(),
+        {"nodeid": "tests/test_a.py::test_x", "when": "setup", "outcome": "passed"},
+        {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"},
+        {"nodeid": "tests/test_a.py::test_x", "when": "teardown", "outcome": "failed", "text": "E boom"},
+        {"nodeid": "tests/test_a.py::test_y", "when": "call", "outcome": "failed", "text": "E assert 1 == 2"},
+        {"nodeid": "tests/test_a.py::test_z", "when": "setup", "outcome": "skipped"},
+        {"nodeid": "tests/test_b.py", "when": "collect", "outcome": "failed", "text": "E ImportError"},
+        {"exitstatus": 1},
+    )
+    results = parse_stream(text, CANARIES)
+    assert results.tests == {
+        "tests/test_a.py::test_x": TestOutcome.ERROR, "tests/test_a.py::test_y": TestOutcome.FAILED,
+        "tests/test_a.py::test_z": TestOutcome.SKIPPED, "tests/test_b.py": TestOutcome.ERROR,
+    }
+    assert results.failures["tests/test_a.py::test_y"] == "E assert 1 == 2"
+    assert results.armed and results.exitstatus == 1 and not results.broken
+    assert canary_problem(results, *CANARIES) == ""
+
+
+@pytest.mark.parametrize(("records", "problem"), [
+    ([ARMED, *canary_reports(fail="passed")], "must fail was reported passed"),
+    ([ARMED, *canary_reports(ok="failed")], "must pass was reported failed"),
+    ([ARMED, canary_reports()[1]], "must fail was reported 0 times"),
+    ([ARMED, *canary_reports(), canary_reports()[0]], "must fail was reported 2 times"),
+    ([{"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}], "canary tests are missing"),
+])
+def test_rewritten_or_missing_canaries_are_tampering(records: list[dict], problem: str) -> None:
+    assert problem in canary_problem(parse_stream(stream(*records), CANARIES), *CANARIES)
+
+
+def test_no_module_collected_is_not_tampering() -> None:
+    results = parse_stream(stream({"guard": "no module collected: canaries not armed"}), CANARIES)
+    assert canary_problem(results, *CANARIES) == ""
+
+
+def files(status: str, records: list[dict] | None = None, junit: str | None = None) -> dict[str, bytes]:
+    out = {"/run/factory/status": status.encode()}
+    if records is not None:
+        out["/run/factory/tests.jsonl"] = stream(*records).encode()
+    if junit is not None:
+        out["/run/factory/junit.xml"] = junit.encode()
+    return out
+
+
+STATUS = f"canary_fail={CANARIES[0]}\ncanary_pass={CANARIES[1]}\n"
+PASSING = [ARMED, *canary_reports(), {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}]
+
+
+def test_the_verdict_comes_from_the_status_file_not_the_log() -> None:
+    log = "FACTORY_EXIT_CODE=1\n"  # the log's marker says fail; root's status says 0
+    grade = grade_files(log, files(STATUS + "exit_code=0\ntest_seconds=0.5\n", PASSING))
+    assert (grade.verdict, grade.exit_code, grade.test_seconds) == ("pass", 0, 0.5)
+    assert grade.tests == {"tests/test_a.py::test_x": TestOutcome.PASSED}  # canaries never reach the lists
+    fake = grade_files("FACTORY_EXIT_CODE=0\n", files(STATUS + "exit_code=1\n", PASSING))
+    assert fake.verdict == "fail"
+    missing = grade_files("FACTORY_EXIT_CODE=0\n", files(STATUS, PASSING))
+    assert (missing.verdict, missing.infra_error) == ("error", "marker_missing")
+
+
+def test_a_tampered_run_never_passes_and_says_why() -> None:
+    flipped = [ARMED, *canary_reports(fail="passed"),
+               {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}]
+    grade = grade_files("", files(STATUS + "exit_code=0\n", flipped))
+    assert grade.verdict == "fail" and "must fail was reported passed" in grade.tampered
+    assert grade.note.startswith("tampered: ")
+    junit = ('<testsuites><testsuite><testcase classname="tests.test_a" name="test_x" file="tests/test_a.py">'
+             '<failure message="x"/></testcase></testsuite></testsuites>')
+    contradicted = grade_files("", files(STATUS + "exit_code=0\n", PASSING, junit))
+    assert "JUnit report says tests/test_a.py::test_x failed" in contradicted.tampered
+    cut = files(STATUS + "exit_code=0\n", PASSING)
+    cut["/run/factory/tests.jsonl"] = cut["/run/factory/tests.jsonl"][:-5]
+    assert "cut" in grade_files("", cut).tampered
+
+
+def test_patch_failure_and_output_cut_come_from_the_status() -> None:
+    grade = grade_files("", files(STATUS + "patch_failed=model_patch\n"))
+    assert (grade.verdict, grade.patch_error) == ("fail", "model_patch")
+    cut = grade_files("", files(STATUS + "exit_code=0\noutput_cut=123\n", PASSING))
+    assert cut.verdict == "pass" and cut.output_cut == 123 and "cut by 123 bytes" in cut.note
+
+
+class _Logs:
+    def __init__(self, chunks: list[bytes]):
+        self.chunks = chunks
+
+    def logs(self, **_: object):
+        return iter(self.chunks)
+
+
+def test_the_container_log_is_read_in_bounded_memory() -> None:
+    chunks = [b"H" * 700, *([b"m" * 1000] * 50), b"T" * 700]
+    log = bounded_log(_Logs(chunks), cap=2000)
+    head, _, tail = log.partition("[factory: ")
+    assert head.startswith("H" * 700) and len(head) <= 1001 + 1
+    assert tail.endswith("T" * 700) and "bytes of container log cut here]" in tail
+    assert len(log) < 2100
+    assert bounded_log(_Logs([b"short\n"]), cap=2000) == "short\n"

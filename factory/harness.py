@@ -13,8 +13,10 @@ test passed. A patch that does not apply (or is refused) is a model failure: com
 image missing) are ``error``, never ``unresolved``, and get no report.json, exactly as SWE-bench counts them.
 
 Output is SWE-bench's layout under ``report_dir``:
-``logs/run_evaluation/<run_id>/<model, / -> __>/<instance_id>/{report.json, patch.diff, eval.sh,
-test_output.txt, run_instance.log}`` and the run summary ``<model>.<run_id>.json`` (schema_version 2).
+``logs/run_evaluation/<run_id>/<model dir>/<instance_id>/{report.json, patch.diff, eval.sh,
+test_output.txt, run_instance.log}`` and the run summary ``<model dir>.<run_id>.json`` (schema_version 2);
+the model dir is SWE-bench's ``/`` -> ``__`` for plain names and ``stem+hash`` otherwise (``model_dir``:
+two model names never share a folder or a summary).
 Every result is also a row of ``eval_results``. Resume is content-addressed: a graded result is reused,
 without starting a container, only when the instance, the patch bytes (sha256), the image id and the
 eval script are all unchanged — whatever run id produced it; anything else runs again.

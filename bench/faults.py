@@ -38,6 +38,7 @@ def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[
     from tests.faults_cleanup import cleanup_rows
     from tests.faults_crash import crash_rows
     from tests.faults_hostile import hostile_repo_rows
+    from tests.faults_predictions import hostile_prediction_rows
     from tests.faults_retries import retry_rows
     from tests.faults_secrets import secret_canary_rows
 
@@ -48,6 +49,7 @@ def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[
         "secrets": lambda w: secret_canary_rows(w, cmd),
         "cleanup": lambda w: cleanup_rows(w, cmd),
         "crash": lambda w: crash_rows(w, cmd, kills=kills, seed=seed),
+        "predictions": lambda w: hostile_prediction_rows(cmd, w),
     }
 
 
@@ -56,7 +58,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments in the crash scenario")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill moments (printed)")
     parser.add_argument("--only", default="", help="comma-separated groups: sandbox,retries,hostile,secrets,"
-                                                   "cleanup,crash")
+                                                   "cleanup,crash,predictions")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="factory-bench-faults-") as tmp:

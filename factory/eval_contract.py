@@ -43,14 +43,15 @@ RESULTS_CAP = 32 << 20
 FAILURE_TEXT_LIMIT = 8000
 """Characters kept of one failure text: enough for the exception line at its end (the cause rule)."""
 
-GUARDED_DIRS = (
-    r"/(" + "|".join(sorted(TEST_DIRS)) + r"|__pycache__|\.pytest_cache|[^/]*\.(dist-info|egg-info))(/|$)"
-)
+GUARDED_DIRS = r"/(" + "|".join(sorted(TEST_DIRS)) + r"|__pycache__|\.pytest_cache)(/|$)"
 """A path (with a leading ``/``) with one of these components is test machinery: test folders, bytecode
-caches, packaging metadata (a ``pytest11`` entry point there would load a plugin)."""
+caches."""
+GUARDED_METADATA = r"/[^/]*\.(dist-info|egg-info|egg-link)(/|$)"
+"""Packaging metadata, matched regardless of case as ``importlib.metadata`` does: a ``pytest11`` entry point
+there would load a plugin."""
 GUARDED_NAMES = (
     r"^(test_.*\.py|.*_tests?\.py|tests?\.py|conftest\.py|pytest\.ini|\.pytest\.ini|tox\.ini|setup\.cfg"
-    r"|pyproject\.toml|sitecustomize\.py|usercustomize\.py|.*\.pth|.*\.py[co]|.*\.egg-link)$"
+    r"|pyproject\.toml|sitecustomize\.py|usercustomize\.py|.*\.pth|.*\.py[co])$"
 )
 """File names that are test machinery wherever they are: test modules, conftest files, every file pytest
 reads its configuration from, and what Python runs at interpreter start."""
@@ -74,6 +75,8 @@ def is_guarded(path: str, exists_at_base: Callable[[str], bool]) -> bool:
     """The Python twin of the guard's ``factory_is_guarded`` (``guard.sh.j2``): test machinery or not."""
     if re.search(GUARDED_DIRS, "/" + path) or re.search(GUARDED_NAMES, PurePosixPath(path).name):
         return True
+    if re.search(GUARDED_METADATA, "/" + path, re.IGNORECASE):
+        return True
     parts = path.split("/")
     for i, part in enumerate(parts):
         if re.search(RUNNER_NAMES, part):
@@ -96,6 +99,7 @@ def template_values() -> dict[str, object]:
     """What every script template of the contract is rendered with."""
     return {
         "contract": CONTRACT, "tester": TESTER, "guarded_dirs": GUARDED_DIRS, "guarded_names": GUARDED_NAMES,
+        "guarded_metadata": GUARDED_METADATA,
         "runner_names": RUNNER_NAMES, "canary_words": CANARY_WORDS, "output_head": OUTPUT_HEAD,
         "output_tail": OUTPUT_TAIL, "results_cap": RESULTS_CAP,
     }

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from factory.eval_contract import FAILURE_TEXT_LIMIT, JUNIT_FILE, RESULTS_FILE, STATUS_FILE
 from factory.models import TestOutcome
-from factory.run_results import canary_problem, parse_status, parse_stream
+from factory.run_results import canary_problem, parse_status, parse_stream, status_canaries
 
 MARKER = "FACTORY_EXIT_CODE"
 PATCH_FAILED_MARKER = "FACTORY_PATCH_FAILED"
@@ -192,8 +192,9 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
         return data.decode("utf-8", "replace") if data is not None else None
 
     status = parse_status(text(STATUS_FILE))
-    canaries = (status.get("canary_fail", ""), status.get("canary_pass", ""))
-    stream = parse_stream(text(RESULTS_FILE), tuple(n for n in canaries if n))
+    canaries = status_canaries(status)
+    names = {name for _, _, name in canaries}
+    stream = parse_stream(text(RESULTS_FILE), names)
     code = int(status["exit_code"]) if status.get("exit_code", "").isdigit() else None
     cut = int(status["output_cut"]) if status.get("output_cut", "").isdigit() else 0
     seconds = _seconds(status.get("test_seconds"))
@@ -208,8 +209,8 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
         grade = RunGrade("error", None, tests, infra_error="marker_missing",
                          note="the eval script wrote no exit code to its results folder")
     else:
-        tampered = canary_problem(stream, *canaries) if all(canaries) else "the run has no canary names"
-        tampered = tampered or stream.broken or _junit_contradiction(text(JUNIT_FILE), tests, canaries)
+        tampered = canary_problem(stream, canaries) or stream.broken
+        tampered = tampered or _junit_contradiction(text(JUNIT_FILE), tests, canaries)
         if tampered:
             grade = RunGrade("fail", code, tests, note=f"tampered: {tampered}", tampered=tampered)
         else:
@@ -231,23 +232,24 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _junit_contradiction(junit_xml: str | None, tests: dict[str, TestOutcome], canaries: tuple[str, str]) -> str:
-    """A test the JUnit report says failed while the per-test results say it passed (or the reverse for
-    the failing canary): two records written by one pytest process disagree, so one was rewritten."""
+def _junit_contradiction(junit_xml: str | None, tests: dict[str, TestOutcome], canaries: list) -> str:
+    """A test the JUnit report says failed while the per-test results say it passed (or a failing canary
+    JUnit says passed): two records written by one pytest process disagree, so one was rewritten."""
     if not junit_xml:
         return ""
     try:
         junit, _ = junit_results(junit_xml)
     except ValueError as exc:
         return f"the JUnit report is unreadable ({exc})"
+    kinds = {name: kind for kind, _, name in canaries}
     bad = (TestOutcome.FAILED, TestOutcome.ERROR)
     for test_id, outcome in sorted(junit.items()):
         name = test_id.rsplit("::", 1)[-1]
-        if name == canaries[0]:
-            if outcome not in (*bad, TestOutcome.SKIPPED):
-                return "the JUnit report says the canary test that must fail passed"
+        if kinds.get(name) == "fail":
+            if outcome is TestOutcome.PASSED:
+                return "the JUnit report says a canary test that must fail passed"
             continue
-        if name == canaries[1]:
+        if name in kinds:
             continue
         if outcome in bad and tests.get(test_id) is TestOutcome.PASSED:
             return f"the JUnit report says {test_id} {outcome.value}, the per-test results say passed"

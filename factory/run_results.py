@@ -36,8 +36,10 @@ class StreamResults:
     """Failure text (pytest's longrepr, bounded) of each failed or errored test."""
     canaries: dict[str, list[TestOutcome]] = field(default_factory=dict)
     """Canary name -> the outcomes reported under that name (exactly one is expected)."""
+    placed: dict[str, str] = field(default_factory=dict)
+    """Canary name -> the node id the plugin gave it, or ``absent: <why>`` when it could not run it."""
     armed: bool = False
-    """The plugin added the canaries to the run."""
+    """The plugin placed the canaries."""
     note: str = ""
     """What the plugin said when it could not arm (no module collected), or why the stream is unreadable."""
     exitstatus: int | None = None
@@ -62,7 +64,7 @@ def _outcome(record: dict) -> TestOutcome | None:
     return None  # setup / teardown passed: says nothing on its own
 
 
-def parse_stream(text: str | None, canary_names: tuple[str, ...]) -> StreamResults:
+def parse_stream(text: str | None, canary_names: tuple[str, ...] | set[str]) -> StreamResults:
     """Aggregate the plugin's JSON lines into per-test outcomes; canaries are kept apart by name."""
     out = StreamResults()
     if not text:
@@ -81,6 +83,10 @@ def parse_stream(text: str | None, canary_names: tuple[str, ...]) -> StreamResul
             continue
         if not isinstance(record, dict):
             out.broken = "the per-test results hold a line that is not an object"
+            continue
+        if isinstance(record.get("canary"), str):
+            where = record.get("nodeid") if isinstance(record.get("nodeid"), str) else None
+            out.placed.setdefault(record["canary"], where or f"absent: {record.get('absent', '?')}")
             continue
         if "guard" in record:
             out.armed = out.armed or record["guard"] == "armed"
@@ -109,24 +115,52 @@ def parse_stream(text: str | None, canary_names: tuple[str, ...]) -> StreamResul
     return out
 
 
-def canary_problem(results: StreamResults, fail_name: str, pass_name: str) -> str:
+Canary = tuple[str, str, str]
+"""``(kind, module, name)``: ``fail``/``pass``, the test module whose source it was appended to (``*``: placed
+by the plugin), its name."""
+
+
+def status_canaries(status: dict[str, str]) -> list[Canary]:
+    """The canaries root drew for a run, from its status (``canary_<n>=kind<TAB>module<TAB>name``)."""
+    found: list[Canary] = []
+    for key, value in status.items():
+        parts = value.split("\t")
+        if key.startswith("canary_") and len(parts) == 3 and parts[0] in ("fail", "pass"):
+            found.append((parts[0], parts[1], parts[2]))
+    return found
+
+
+def _module_skipped(results: StreamResults, nodeid: str) -> bool:
+    """Every other test of the canary's module (or class) was skipped too: a skip mark on the module."""
+    prefix = nodeid.rsplit("::", 1)[0] + "::"
+    others = [o for t, o in results.tests.items() if t.startswith(prefix)]
+    return all(o is TestOutcome.SKIPPED for o in others)
+
+
+def canary_problem(results: StreamResults, canaries: list[Canary]) -> str:
     """Why the canaries show that reports were rewritten or the guard was bypassed (``""``: they did not).
 
-    The failing canary must be reported failed (or skipped, with its module), the passing one passed (or
-    skipped), each exactly once. A run in which no module was collected has no canaries; it cannot pass
-    anyway (no test ran), so it is not called tampered.
+    Each canary must have been placed by the plugin and reported exactly once: a failing one failed, a
+    passing one passed; skipped only together with every other test of its module. A canary is excused
+    only when its module was not collected at all (it failed to import, or was skipped whole): that run
+    cannot pass its tests either. A module that was collected without the function appended to its source
+    was replaced.
     """
-    if not results.armed:
-        if results.note:
-            return ""
-        return "the canary tests are missing: the guard plugin did not run, or its results were replaced"
-    for name, allowed, what in (
-        (fail_name, {TestOutcome.FAILED, TestOutcome.SKIPPED}, "must fail"),
-        (pass_name, {TestOutcome.PASSED, TestOutcome.SKIPPED}, "must pass"),
-    ):
+    if not canaries:
+        return "the run has no canaries"
+    for kind, _module, name in canaries:
+        where = results.placed.get(name)
+        if where is None:
+            return "a canary test was never placed: the guard plugin did not run, or its results were replaced"
+        if where.startswith("absent: "):
+            if where.endswith("not in its module"):
+                return "a test module was collected without the canary appended to its source: it was replaced"
+            continue
         seen = results.canaries.get(name, [])
         if len(seen) != 1:
-            return f"the canary test that {what} was reported {len(seen)} times, not once"
-        if seen[0] not in allowed:
-            return f"the canary test that {what} was reported {seen[0].value}: reports were rewritten"
+            return f"the canary test that must {kind} was reported {len(seen)} times, not once"
+        want = TestOutcome.FAILED if kind == "fail" else TestOutcome.PASSED
+        if seen[0] is want or (seen[0] is TestOutcome.SKIPPED and _module_skipped(results, where)):
+            continue
+        return f"the canary test that must {kind} was reported {seen[0].value}: reports were rewritten"
     return ""

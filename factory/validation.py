@@ -27,7 +27,7 @@ from factory.eval_contract import (
 from factory.failure_cause import fix_facts
 from factory.grading import RunGrade, grade_files
 from factory.models import Candidate, InfraError, Status, Validation
-from factory.run_results import parse_status, parse_stream
+from factory.run_results import parse_status, parse_stream, status_canaries
 from factory.store import Store
 
 
@@ -129,7 +129,7 @@ def unaccepted_ids(result: RunResult | None, ids: list[str]) -> list[str] | None
     text = result.files.get(RESULTS_FILE)
     status = parse_status((result.files.get(STATUS_FILE) or b"").decode("utf-8", "replace"))
     stream = parse_stream(text.decode("utf-8", "replace") if text else None,
-                          (status.get("canary_fail", ""), status.get("canary_pass", "")))
+                          {name for _, _, name in status_canaries(status)})
     if stream.collected is None:
         return None
     collected = set(stream.collected)

@@ -110,6 +110,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
         test_env=recipe.test_env,
         test_command=command,
         run_as_root=recipe.run_as_root,
+        canary_modules=[t for t in targets if t.endswith(".py")],
         **template_values(),
     )
 

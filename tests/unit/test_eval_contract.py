@@ -23,6 +23,7 @@ PATHS = [
     ("sub/pyproject.toml", True), ("sitecustomize.py", True), ("src/usercustomize.py", True), ("src/evil.pth", True),
     ("src/pkg/__pycache__/m.cpython-311.pyc", True), ("src/pkg/m.pyc", True), (".pytest_cache/v/x", True),
     ("src/evil-1.0.dist-info/entry_points.txt", True), ("src/pkg.egg-info/entry_points.txt", True),
+    ("src/Evil-1.0.DIST-INFO/entry_points.txt", True), ("pkg.Egg-Link", True), ("src/distinfo/x.py", False),
     ("pytest.py", True), ("pytest/__init__.py", True), ("_pytest/main.py", True), ("py.py", True),
     ("pluggy/__init__.py", True), ("src/_pytest/python.py", False), ("setup.py", False), ("README.md", False),
     ("docs/testing.rst", False), ("src/pkg/contest.py", False), ("src/pkg/pytest_plugin.py", False),
@@ -84,18 +85,19 @@ def stream(*records: dict) -> str:
     return "".join(json.dumps(r) + "\n" for r in records)
 
 
-CANARIES = ("test_read_write_value", "test_sort_key_path")
-ARMED = {"guard": "armed"}
+CANARIES = [("fail", "tests/test_a.py", "test_read_write_value"), ("pass", "tests/test_a.py", "test_sort_key_path")]
+NAMES = {name for _, _, name in CANARIES}
+PLACED = [{"canary": name, "nodeid": f"tests/test_a.py::{name}"} for _, _, name in CANARIES]
 
 
 def canary_reports(fail: str = "failed", ok: str = "passed") -> list[dict]:
-    return [{"nodeid": f"tests/test_a.py::{CANARIES[0]}", "when": "call", "outcome": fail},
-            {"nodeid": f"tests/test_a.py::{CANARIES[1]}", "when": "call", "outcome": ok}]
+    return [{"nodeid": f"tests/test_a.py::{CANARIES[0][2]}", "when": "call", "outcome": fail},
+            {"nodeid": f"tests/test_a.py::{CANARIES[1][2]}", "when": "call", "outcome": ok}]
 
 
 def test_per_test_results_take_the_worse_phase_and_set_canaries_apart() -> None:
     text = stream(
-        ARMED, *canary_reports(),
+        *PLACED, *canary_reports(),
         {"nodeid": "tests/test_a.py::test_x", "when": "setup", "outcome": "passed"},
         {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"},
         {"nodeid": "tests/test_a.py::test_x", "when": "teardown", "outcome": "failed", "text": "E boom"},
@@ -104,30 +106,40 @@ def test_per_test_results_take_the_worse_phase_and_set_canaries_apart() -> None:
         {"nodeid": "tests/test_b.py", "when": "collect", "outcome": "failed", "text": "E ImportError"},
         {"exitstatus": 1},
     )
-    results = parse_stream(text, CANARIES)
+    results = parse_stream(text, NAMES)
     assert results.tests == {
         "tests/test_a.py::test_x": TestOutcome.ERROR, "tests/test_a.py::test_y": TestOutcome.FAILED,
         "tests/test_a.py::test_z": TestOutcome.SKIPPED, "tests/test_b.py": TestOutcome.ERROR,
     }
     assert results.failures["tests/test_a.py::test_y"] == "E assert 1 == 2"
-    assert results.armed and results.exitstatus == 1 and not results.broken
-    assert canary_problem(results, *CANARIES) == ""
+    assert results.exitstatus == 1 and not results.broken
+    assert canary_problem(results, CANARIES) == ""
+
+
+SKIPPED_X = {"nodeid": "tests/test_a.py::test_x", "when": "setup", "outcome": "skipped"}
+PASSED_X = {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}
 
 
 @pytest.mark.parametrize(("records", "problem"), [
-    ([ARMED, *canary_reports(fail="passed")], "must fail was reported passed"),
-    ([ARMED, *canary_reports(ok="failed")], "must pass was reported failed"),
-    ([ARMED, canary_reports()[1]], "must fail was reported 0 times"),
-    ([ARMED, *canary_reports(), canary_reports()[0]], "must fail was reported 2 times"),
-    ([{"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}], "canary tests are missing"),
+    ([*PLACED, *canary_reports(fail="passed")], "must fail was reported passed"),
+    ([*PLACED, *canary_reports(ok="failed")], "must pass was reported failed"),
+    ([*PLACED, canary_reports()[1]], "must fail was reported 0 times"),
+    ([*PLACED, *canary_reports(), canary_reports()[0]], "must fail was reported 2 times"),
+    ([PASSED_X], "never placed"),
+    ([PLACED[1], *canary_reports()], "never placed"),
+    ([{"canary": CANARIES[0][2], "absent": "not in its module"}, PLACED[1], canary_reports()[1]], "replaced"),
+    ([*PLACED, *canary_reports(fail="skipped"), PASSED_X], "must fail was reported skipped"),
 ])
-def test_rewritten_or_missing_canaries_are_tampering(records: list[dict], problem: str) -> None:
-    assert problem in canary_problem(parse_stream(stream(*records), CANARIES), *CANARIES)
+def test_rewritten_missing_or_spared_canaries_are_tampering(records: list[dict], problem: str) -> None:
+    assert problem in canary_problem(parse_stream(stream(*records), NAMES), CANARIES)
 
 
-def test_no_module_collected_is_not_tampering() -> None:
-    results = parse_stream(stream({"guard": "no module collected: canaries not armed"}), CANARIES)
-    assert canary_problem(results, *CANARIES) == ""
+@pytest.mark.parametrize("records", [
+    [{"canary": name, "absent": "module not collected"} for _, _, name in CANARIES],
+    [*PLACED, *canary_reports(fail="skipped", ok="skipped"), SKIPPED_X],  # a skip mark on the whole module
+])
+def test_a_module_not_collected_or_skipped_whole_excuses_its_canaries(records: list[dict]) -> None:
+    assert canary_problem(parse_stream(stream(*records), NAMES), CANARIES) == ""
 
 
 def files(status: str, records: list[dict] | None = None, junit: str | None = None) -> dict[str, bytes]:
@@ -139,8 +151,8 @@ def files(status: str, records: list[dict] | None = None, junit: str | None = No
     return out
 
 
-STATUS = f"canary_fail={CANARIES[0]}\ncanary_pass={CANARIES[1]}\n"
-PASSING = [ARMED, *canary_reports(), {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}]
+STATUS = "".join(f"canary_{n}={k}\t{m}\t{name}\n" for n, (k, m, name) in enumerate(CANARIES, start=1))
+PASSING = [*PLACED, *canary_reports(), PASSED_X]
 
 
 def test_the_verdict_comes_from_the_status_file_not_the_log() -> None:
@@ -155,8 +167,7 @@ def test_the_verdict_comes_from_the_status_file_not_the_log() -> None:
 
 
 def test_a_tampered_run_never_passes_and_says_why() -> None:
-    flipped = [ARMED, *canary_reports(fail="passed"),
-               {"nodeid": "tests/test_a.py::test_x", "when": "call", "outcome": "passed"}]
+    flipped = [*PLACED, *canary_reports(fail="passed"), PASSED_X]
     grade = grade_files("", files(STATUS + "exit_code=0\n", flipped))
     assert grade.verdict == "fail" and "must fail was reported passed" in grade.tampered
     assert grade.note.startswith("tampered: ")

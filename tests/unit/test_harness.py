@@ -188,7 +188,7 @@ def render_eval(test_command: str, test_patch: str = "", new_files: tuple[str, .
     return render(
         "eval.sh.j2", instance_id="a__b-1", repo="a/b", base_commit="HEAD", test_patch=patch,
         delimiter="FACTORY_EOF", pre_test_commands=[], test_env={}, test_command=test_command,
-        run_as_root=False, **template_values(),
+        run_as_root=False, canary_modules=[], **template_values(),
     )
 
 

@@ -36,6 +36,12 @@ infra_retries = 1
 retry_delay = 1
 """
 
+SHARED_F2P = [
+    "tests/test_shared.py::TestHalf::test_half[odd value]", "tests/test_shared.py::TestHalf::test_half[x::y]",
+    "tests/test_shared.py::TestHalf::test_zero", "tests/test_shared_neg.py::TestNegHalf::test_zero",
+]
+"""FAIL_TO_PASS of "Add shared": ``test_zero`` is defined once, in tests/halving.py, and inherited by two classes."""
+
 # subject of the fix commit -> (scenario, expected outcome)
 EXPECTED = {
     "Add double": ("hostile test: an ordinary fix built next to the others", "valid"),
@@ -50,6 +56,8 @@ EXPECTED = {
     "Add link": ("patch safety: test patch adds a symlink to /etc/passwd", "rejected(test_patch_failed)"),
     "Add triple": ("error2pass: no target test ran before the fix (collected after)", "rejected(error2pass)"),
     "Add quad": ("grading: the fix's own pytest.ini applies with the test patch", "valid"),
+    "Add shared": ("node ids: inherited and parametrized tests keep the collecting file's ids, pytest accepts them",
+                   "valid, " + ", ".join(SHARED_F2P)),
 }
 
 
@@ -128,6 +136,20 @@ def make_trap_repo(root: Path) -> Path:
             "import pytest\n\ntriple = pytest.importorskip('trap.triple').triple\n\n\n"
             "def test_triple():\n    assert triple(2) == 6\n"),
     })
+    g.commit("Add shared", {
+        # a base class in a helper module, inherited by two test classes; parametrized ids with a space and ::
+        "src/trap/half.py": "def half(x):\n    return x / 2\n",
+        "tests/halving.py": (
+            "from trap.half import half\n\n\nclass Halving:\n    def test_zero(self):\n"
+            "        assert half(0) == 0 and half(self.value) == self.value / 2\n"),
+        "tests/test_shared.py": (
+            "import pytest\n\nfrom tests.halving import Halving\n\n\nclass TestHalf(Halving):\n    value = 4\n\n"
+            "    @pytest.mark.parametrize('n', [3, 8], ids=['odd value', 'x::y'])\n"
+            "    def test_half(self, n):\n        from trap.half import half\n\n        assert half(n) * 2 == n\n"),
+        "tests/test_shared_neg.py": (
+            "from tests.halving import Halving\n\n\nclass TestNegHalf(Halving):\n    value = -6\n"),
+        "tests/__init__.py": "",
+    })
     g.commit("Add quad", {
         # the fix's own pytest configuration is part of the tests' environment (applied with the test patch)
         "pytest.ini": "[pytest]\npython_functions = check_*\n",
@@ -167,6 +189,12 @@ def _observed(subject: str, label: str, store: Store, instance_id: str) -> tuple
         detail = f"{len(markers)} marker lines in the log, the fake ones first"
     if subject in ("Add loader", "Add triple", "Add link"):
         detail = store.instance(instance_id).detail[:90]
+    if subject == "Add shared":
+        inst = store.instance(instance_id)
+        label = ", ".join([label, *inst.fail_to_pass])
+        ids_log = Path(runs[0].log_path).parent / "node-ids.log" if runs else None
+        checked = ids_log is not None and ids_log.is_file() and "collected" in ids_log.read_text(errors="replace")
+        detail = f"node-id check {'ran' if checked else 'did NOT run'}; PASS_TO_PASS {len(inst.pass_to_pass)}"
     return label, detail
 
 

@@ -203,3 +203,18 @@ def test_the_container_log_is_read_in_bounded_memory() -> None:
     assert tail.endswith("T" * 700) and "bytes of container log cut here]" in tail
     assert len(log) < 2100
     assert bounded_log(_Logs([b"short\n"]), cap=2000) == "short\n"
+
+
+def test_the_node_id_check_names_every_id_pytest_did_not_collect() -> None:
+    from factory.docker.runtime import RunResult
+    from factory.validation import unaccepted_ids
+
+    def run(records: list[dict] | None) -> RunResult:
+        return RunResult(0, "", files(STATUS + "exit_code=0\n", records), 1.0, False, False)
+
+    ids = ["tests/test_a.py::test_x", "tests/test_a.py::TestA::test_shared", "tests/base.py::test_shared"]
+    collected = {"collected": ["tests/test_a.py::test_x", "tests/test_a.py::TestA::test_shared"]}
+    assert unaccepted_ids(run([*PLACED, collected]), ids) == ["tests/base.py::test_shared"]
+    assert unaccepted_ids(run([*PLACED, collected]), ids[:2]) == []
+    assert unaccepted_ids(run([*PLACED]), ids) is None  # the run said nothing about what it collected
+    assert unaccepted_ids(None, ids) is None

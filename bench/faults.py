@@ -36,6 +36,7 @@ def factory_cmd() -> list[str]:
 def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[Path], list[FaultRow]]]:
     from tests.faults_candidates import hostile_candidate_rows
     from tests.faults_cleanup import cleanup_rows
+    from tests.faults_compat import old_runner_rows
     from tests.faults_crash import crash_rows
     from tests.faults_hostile import hostile_repo_rows
     from tests.faults_predictions import hostile_prediction_rows
@@ -50,6 +51,7 @@ def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[
         "cleanup": lambda w: cleanup_rows(w, cmd),
         "crash": lambda w: crash_rows(w, cmd, kills=kills, seed=seed),
         "predictions": lambda w: hostile_prediction_rows(cmd, w),
+        "compat": lambda w: old_runner_rows(cmd, w),
     }
 
 
@@ -58,7 +60,7 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=10, help="kill -9 moments in the crash scenario")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill moments (printed)")
     parser.add_argument("--only", default="", help="comma-separated groups: sandbox,retries,hostile,secrets,"
-                                                   "cleanup,crash,predictions")
+                                                   "cleanup,crash,predictions,compat")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="factory-bench-faults-") as tmp:

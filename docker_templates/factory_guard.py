@@ -1,14 +1,15 @@
 """issue-factory pytest guard plugin: canary tests, and per-test results on a channel root reads.
 
-Loaded with ``-p factory_guard`` before any conftest or test module. It reads the run's canaries from the
-fd in ``FACTORY_GUARD_IN`` (``kind<TAB>module<TAB>name`` lines written by root; the fd is closed at once and
-the names are never in the environment). The eval script appended each canary to its module's source, so
-it is collected, imported and run like the module's own tests: code that rewrites reports, replaces test
-bodies or swaps the module rewrites or loses the canaries too, and the grader sees it. The plugin makes
-sure each canary runs exactly once, in its own module (star imports elsewhere are dropped; a custom
-``python_functions`` pattern does not hide it), at a random place among that module's tests, and writes
-one JSON line per test report to the fd in ``FACTORY_GUARD_OUT`` (a pipe to a root-owned file). A failing
-canary does not count towards pytest's exit status, so an honest run exits as it would without it.
+Loaded with ``-p factory_guard`` before any conftest or test module; written for every pytest from 3.0 and every Python
+from 3.6 (old environments are real: a repository's 2020 commits pin pytest 5). It reads the run's canaries
+from the fd in ``FACTORY_GUARD_IN`` (``kind<TAB>module<TAB>name`` lines written by root; the fd is closed at
+once and the names are never in the environment). The eval script appended each canary to its module's source,
+so it is collected, imported and run like the module's own tests: code that rewrites reports, replaces test
+bodies or swaps the module rewrites or loses the canaries too, and the grader sees it. The plugin makes sure
+each canary runs exactly once, in its own module (star imports elsewhere are dropped; a custom
+``python_functions`` pattern does not hide it), at a random place among that module's tests, and writes one
+JSON line per test report to the fd in ``FACTORY_GUARD_OUT`` (a pipe to a root-owned file). A failing canary
+does not count towards pytest's exit status, so an honest run exits as it would without it.
 PYTEST_DONT_REWRITE (imported by the launcher before pytest could rewrite it).
 """
 import json
@@ -59,6 +60,13 @@ def pytest_sessionstart(session):
         _state["session"] = session
 
 
+def _function(parent, name, callobj):
+    """A test item for ``callobj`` under ``parent`` (``from_parent`` since pytest 5.4; the constructor before)."""
+    if hasattr(pytest.Function, "from_parent"):
+        return pytest.Function.from_parent(parent, name=name, callobj=callobj)
+    return pytest.Function(name=name, parent=parent, callobj=callobj)
+
+
 def _path(node):
     return os.path.realpath(str(getattr(node, "path", None) or node.fspath))
 
@@ -89,8 +97,7 @@ def pytest_collection_modifyitems(session, config, items):
                 _emit(dict(canary=name, absent="no module collected"))
                 continue
             parent = rng.choice(modules)
-            item = pytest.Function.from_parent(parent, name=name, callobj=_fallback_fail if kind == "fail"
-                                               else _fallback_pass)
+            item = _function(parent, name, _fallback_fail if kind == "fail" else _fallback_pass)
         else:
             found = [i for i in items if i.name == name]
             if found:
@@ -102,7 +109,7 @@ def pytest_collection_modifyitems(session, config, items):
                     _emit(dict(canary=name, absent="module not collected" if parent is None
                                else "not in its module"))
                     continue
-                item = pytest.Function.from_parent(parent, name=name, callobj=getattr(parent.obj, name))
+                item = _function(parent, name, getattr(parent.obj, name))
         # A random place among the tests of its module (or anywhere when it has none left).
         parent = _module_of(item)
         places = [n for n, i in enumerate(items) if _module_of(i) is parent] or [len(items)]
@@ -144,10 +151,16 @@ def pytest_runtest_logreport(report):
         _state["failing"].discard(name)
         session.testsfailed -= 1
         maxfail = session.config.getoption("maxfail", 0)
-        if session.shouldfail and (not maxfail or session.testsfailed < maxfail):
+        if getattr(session, "shouldfail", False) and (not maxfail or session.testsfailed < maxfail):
             session.shouldfail = False
 
 
 def pytest_sessionfinish(session, exitstatus):
     if session is _state["session"]:
         _emit(dict(exitstatus=int(exitstatus)))
+
+
+def pytest_unconfigure(config):
+    if _state["out"] is not None and _state["session"] is not None and config is _state["session"].config:
+        _state["out"].close()
+        _state["out"] = None

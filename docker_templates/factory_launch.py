@@ -33,7 +33,9 @@ try:
     with contextlib.suppress(Exception):
         from importlib.metadata import entry_points
 
-        for point in entry_points(group="pytest11"):
+        points = entry_points()
+        points = points.select(group="pytest11") if hasattr(points, "select") else points.get("pytest11", ())
+        for point in points:
             with contextlib.suppress(Exception):
                 importlib.import_module(point.value.split(":")[0])
 except ImportError:
@@ -42,4 +44,4 @@ except ImportError:
 import factory_guard  # noqa: E402,F401  (the module -p factory_guard names)
 
 sys.path[:] = [cwd] + original + [here]
-raise SystemExit(pytest.console_main())
+raise SystemExit(pytest.console_main() if hasattr(pytest, "console_main") else pytest.main())

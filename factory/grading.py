@@ -208,6 +208,10 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
     elif code is None:
         grade = RunGrade("error", None, tests, infra_error="marker_missing",
                          note="the eval script wrote no exit code to its results folder")
+    elif crash := _GUARD_CRASH.search(log):
+        grade = RunGrade("error", code, tests, infra_error="internal", note=(
+            "the grader's own pytest guard failed in this environment (our bug, not the candidate's): "
+            + crash.group(0).strip()[:300]))
     else:
         tampered = canary_problem(stream, canaries) or stream.broken
         tampered = tampered or _junit_contradiction(text(JUNIT_FILE), tests, canaries)
@@ -223,6 +227,13 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
         grade.note = f"{grade.note}; {said}" if grade.note else said
     grade.failures, grade.test_seconds, grade.output_cut = failures, seconds, cut
     return grade
+
+
+_GUARD_CRASH = re.compile(
+    r'^(?:INTERNALERROR>)?\s*File "/tmp/factory-guard[^"]*/factory_(?:guard|launch)\.py", line \d+.*(?:\n.*){0,3}',
+    re.M)
+"""A Python traceback through the launcher or the guard plugin (pytest's INTERNALERROR, or the launcher's own):
+the guard met a Python or pytest it does not support. Never blamed on the candidate."""
 
 
 def _seconds(value: str | None) -> float | None:

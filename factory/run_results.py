@@ -10,6 +10,7 @@ whether something in that process rewrote reports (docs/grading.md).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from factory.eval_contract import FAILURE_TEXT_LIMIT
@@ -164,3 +165,15 @@ def canary_problem(results: StreamResults, canaries: list[Canary]) -> str:
             continue
         return f"the canary test that must {kind} was reported {seen[0].value}: reports were rewritten"
     return ""
+
+
+def mask_canaries(log: str, canaries: list[Canary]) -> str:
+    """The log as stored: canary names replaced by ``test_canary_<kind>_<n>`` and the run's temporary folder
+    names made stable, so two runs with the same outcome store the same text (LLM evidence replays match,
+    people see at once which lines are the grader's). Done after the run: the next run draws new names."""
+    for n, (kind, _module, name) in enumerate(canaries, start=1):
+        log = log.replace(name, f"test_canary_{kind}_{n}")
+    return _TEMP_DIRS.sub(r"\1", log)
+
+
+_TEMP_DIRS = re.compile(r"(/tmp/factory-(?:guard|junit))\.[A-Za-z0-9]{6}")

@@ -27,7 +27,7 @@ from factory.eval_contract import (
 from factory.failure_cause import fix_facts
 from factory.grading import RunGrade, grade_files
 from factory.models import Candidate, InfraError, Status, Validation
-from factory.run_results import parse_status, parse_stream, status_canaries
+from factory.run_results import mask_canaries, parse_status, parse_stream, status_canaries
 from factory.store import Store
 
 
@@ -73,6 +73,8 @@ def run_eval(
         if head:
             result.log += f"{head}\n[factory: the test command was killed; its last output:]\n{tail[-20000:]}"
     grade = grade_files(result.log, result.files, timed_out=result.timed_out, oom=result.oom_killed)
+    status = parse_status((result.files.get(STATUS_FILE) or b"").decode("utf-8", "replace"))
+    result.log = mask_canaries(result.log, status_canaries(status))
     return result, grade
 
 

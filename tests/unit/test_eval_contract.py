@@ -218,3 +218,39 @@ def test_the_node_id_check_names_every_id_pytest_did_not_collect() -> None:
     assert unaccepted_ids(run([*PLACED, collected]), ids[:2]) == []
     assert unaccepted_ids(run([*PLACED]), ids) is None  # the run said nothing about what it collected
     assert unaccepted_ids(None, ids) is None
+
+
+def test_an_eval_script_of_an_older_contract_is_not_run() -> None:
+    from factory.config import Settings
+    from factory.validation import run_eval
+
+    old_script = "#!/bin/bash\ncd /testbed\npython -m pytest tests\necho FACTORY_EXIT_CODE=$?\n"
+    result, grade = run_eval(None, "image", old_script, "", "model_patch", Settings())  # no engine needed
+    assert result is None and (grade.verdict, grade.infra_error) == ("error", "internal")
+    assert "factory build --rebuild" in grade.note
+
+
+def test_stored_logs_name_canaries_by_their_role_so_runs_read_alike() -> None:
+    from factory.run_results import mask_canaries
+
+    def log(names: tuple[str, str], guard: str) -> str:
+        return (f"FAILED tests/test_a.py::{names[0]} - assert (6 * 7) == 41\n"
+                f"PASSED tests/test_a.py::{names[1]}\nPASSED tests/test_a.py::test_real\n{guard}/factory_guard.py\n")
+
+    one = [("fail", "tests/test_a.py", "test_read_write_value"), ("pass", "tests/test_a.py", "test_sort_key_path")]
+    two = [("fail", "tests/test_a.py", "test_user_item_split"), ("pass", "tests/test_a.py", "test_empty_dict_add")]
+    first = mask_canaries(log(tuple(n for *_, n in one), "/tmp/factory-guard.Ab12Cd"), one)
+    second = mask_canaries(log(tuple(n for *_, n in two), "/tmp/factory-guard.x9Y8z7"), two)
+    assert first == second
+    assert "tests/test_a.py::test_canary_fail_1" in first and "test_real" in first
+
+
+def test_a_crash_of_the_guard_itself_is_our_error_not_the_candidate_s() -> None:
+    log = ("INTERNALERROR>   File \"/tmp/factory-guard.EhGuCB/factory_guard.py\", line 70, in pytest_collection\n"
+           "INTERNALERROR>     for name, body in zip(a, b, strict=True):\n"
+           "INTERNALERROR> TypeError: zip() takes no keyword arguments\n")
+    grade = grade_files(log, files(STATUS + "exit_code=3\n", []))
+    assert (grade.verdict, grade.infra_error) == ("error", "internal")
+    assert "zip() takes no keyword arguments" in grade.note
+    canary_failure = "/tmp/factory-guard.EhGuCB/factory_guard.py:44: AssertionError\n"  # a canary's own traceback
+    assert grade_files(canary_failure, files(STATUS + "exit_code=0\n", PASSING)).verdict == "pass"

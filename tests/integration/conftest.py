@@ -116,15 +116,18 @@ def leaked_containers(client: docker.DockerClient, owner: str | None = None) -> 
     """Our containers that outlived their creator: owned by ``owner``, or (default) by a dead pid here."""
     host = socket.gethostname()
     found = []
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        label = c.labels.get(OWNER_LABEL, "")
+    # One list call: ``containers.list`` inspects each container afterwards, and one that another process
+    # removes in between (a parallel build on the shared engine) would fail the check for nothing.
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        label = (c.get("Labels") or {}).get(OWNER_LABEL, "")
+        name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
         if owner is not None:
             if label == owner:
-                found.append(f"{c.name} ({label}, {c.status})")
+                found.append(f"{name} ({label}, {c.get('State')})")
             continue
         owner_host, _, pid = label.partition(":")
         if owner_host == host and pid.isdigit() and not process_alive(int(pid)):
-            found.append(f"{c.name} ({label}, {c.status})")
+            found.append(f"{name} ({label}, {c.get('State')})")
     return found
 
 

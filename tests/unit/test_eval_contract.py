@@ -254,3 +254,25 @@ def test_a_crash_of_the_guard_itself_is_our_error_not_the_candidate_s() -> None:
     assert "zip() takes no keyword arguments" in grade.note
     canary_failure = "/tmp/factory-guard.EhGuCB/factory_guard.py:44: AssertionError\n"  # a canary's own traceback
     assert grade_files(canary_failure, files(STATUS + "exit_code=0\n", PASSING)).verdict == "pass"
+
+
+def test_a_broken_pytest_in_the_environment_is_not_called_a_crash_of_the_guard(tmp_path) -> None:
+    """itsdangerous's 2020 environments hold a pytest that cannot be imported on their Python at all."""
+    import sys
+    from pathlib import Path
+
+    import docker_templates
+
+    site, work = tmp_path / "site", tmp_path / "work"
+    (site / "pytest").mkdir(parents=True)
+    work.mkdir()
+    (site / "pytest" / "__init__.py").write_text("raise AttributeError('__spec__')\n")
+    launcher = Path(docker_templates.__file__).parent / "factory_launch.py"
+    done = subprocess.run([sys.executable, str(launcher), "-q"], cwd=work, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(site)}, timeout=60)
+    log = done.stdout + done.stderr
+    assert done.returncode == 1 and "factory: pytest cannot be imported in this environment" in log, log
+    assert "AttributeError: __spec__" in log and "factory_launch.py" not in log
+    grade = grade_files(log.replace(str(launcher.parent), "/tmp/factory-guard.Ab12Cd"),
+                        files(STATUS + "exit_code=1\n", []))
+    assert grade.infra_error != "internal" and grade.verdict == "fail"

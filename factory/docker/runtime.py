@@ -12,11 +12,12 @@ import collections
 import contextlib
 import io
 import os
+import posixpath
 import re
 import socket
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,13 +157,22 @@ def _tar(files: dict[str, bytes | str], mode: int = 0o644) -> bytes:
     return buf.getvalue()
 
 
-def _untar_one(stream: bytes) -> bytes | None:
-    with tarfile.open(fileobj=io.BytesIO(stream)) as tar:
+def _files_of(chunks: Iterable[bytes], path: str, cap: int) -> dict[str, bytes]:
+    """The regular files of a ``get_archive`` stream of ``path`` (a file, or a folder and all it holds),
+    by absolute path; nothing when the stream is over ``cap`` bytes (it is read no further)."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > cap:
+            return {}
+    parent = posixpath.dirname(path.rstrip("/")) or "/"
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(bytes(buf))) as tar:
         for member in tar.getmembers():
-            if member.isfile():
-                handle = tar.extractfile(member)
-                return handle.read() if handle else None
-    return None
+            handle = tar.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                found[posixpath.join(parent, member.name)] = handle.read()
+    return found
 
 
 def run_sandboxed(
@@ -178,10 +188,11 @@ def run_sandboxed(
 ) -> RunResult:
     """Run ``command`` in a fresh container of ``image`` and remove it afterwards, whatever happens.
 
-    ``inputs`` are written under ``/factory`` before start; ``collect`` names files copied out after the
-    container stops. Network is off and the timeout kills the container (not just our wait). ``user``
-    overrides the image's user (the eval contract starts as root and drops privileges itself). The log
-    kept is bounded (:data:`LOG_CAP`: head and tail), whatever the container printed.
+    ``inputs`` are written under ``/factory`` before start; ``collect`` names files or folders copied out
+    after the container stops (one API call each; ``files`` maps every regular file by its absolute path).
+    Network is off and the timeout kills the container (not just our wait). ``user`` overrides the image's
+    user (the eval contract starts as root and drops privileges itself). The log kept is bounded
+    (:data:`LOG_CAP`: head and tail), whatever the container printed.
     """
     started = time.monotonic()
     container = None
@@ -224,12 +235,8 @@ def run_sandboxed(
         files: dict[str, bytes] = {}
         for path in collect or []:
             try:
-                stream, stat = container.get_archive(path)
-                if stat.get("size", 0) > COLLECT_CAP:
-                    continue  # larger than any file the eval contract writes: not ours to read
-                content = _untar_one(b"".join(stream))
-                if content is not None:
-                    files[path] = content
+                stream, _ = container.get_archive(path)
+                files.update(_files_of(stream, path, COLLECT_CAP))
             except NotFound:
                 pass
         return RunResult(
@@ -248,8 +255,9 @@ def run_sandboxed(
                 container.remove(force=True)
 
 
-COLLECT_CAP = 64 << 20
-"""A file larger than this is not copied out of a container (the eval contract caps its own at 32 MiB)."""
+COLLECT_CAP = 80 << 20
+"""What is copied out of a container per collected path is at most this (the eval contract's results folder
+holds at most 2 x 32 MiB of results and 2 MiB of output); anything larger is not ours to read."""
 LOG_CAP = 4 << 20
 """Bytes of a container's log kept in memory (first and last half; the middle is cut with a note). The eval
 script caps test output itself (``eval_contract.OUTPUT_HEAD/TAIL``); this bounds anything else."""

@@ -163,7 +163,7 @@ def m002_llm_ledger_and_environment_memory(con: duckdb.DuckDBPyConnection) -> No
             language VARCHAR NOT NULL,
             fingerprint VARCHAR NOT NULL,     -- dependency fingerprint of the env that proved it
             image_tag VARCHAR NOT NULL,       -- env image built from it (may be gone)
-            recipe VARCHAR NOT NULL,          -- JSON of agents.builder.recipe.Recipe
+            recipe VARCHAR NOT NULL,          -- JSON of factory.core.recipe.Recipe
             dockerfile VARCHAR NOT NULL,      -- the env Dockerfile it rendered to
             dependencies VARCHAR NOT NULL,    -- JSON list of normalized package names
             commit_date TIMESTAMPTZ NOT NULL, -- base commit date of the first proof

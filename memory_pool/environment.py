@@ -35,7 +35,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from agents.builder.recipe import Recipe
+from factory.core.recipe import Recipe
 from factory.errors import UserError
 from factory.store import Store
 

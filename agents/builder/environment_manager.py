@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from agents.builder.recipe import Recipe
+from factory.core.recipe import Recipe
 from factory.docker.base_images import base_tag
 from factory.eval_contract import TESTER
 from factory.models import Candidate

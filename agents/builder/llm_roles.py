@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, model_validator
 
 from agents.builder.llm_io import ask
 from agents.builder.prompts import render_prompt
-from agents.builder.recipe import Recipe
 from factory.config import DEBIAN_PYTHONS
+from factory.core.recipe import Recipe
 from factory.models import Candidate
 
 SYSTEM = "system.j2"

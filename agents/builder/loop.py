@@ -19,9 +19,9 @@ from pathlib import Path
 import docker
 
 from agents.builder import environment_manager, explorer, test_analyst, test_manager
-from agents.builder.recipe import Recipe, fingerprint
 from factory.classify import Verdict
 from factory.config import Settings
+from factory.core.recipe import Recipe, fingerprint
 from factory.mining.mirror import Mirror, Snapshot
 from factory.models import Attempt, Candidate, Rejection, Status, TestOutcome
 from factory.store import Store

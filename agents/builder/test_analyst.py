@@ -20,8 +20,8 @@ import docker
 import git
 
 from agents.builder.environment_manager import EnvPlan, InstancePlan
-from agents.builder.recipe import Recipe
 from factory.config import Settings
+from factory.core.recipe import Recipe
 from factory.docker import base_images
 from factory.docker.runtime import BuildError, build_image, image_exists
 from factory.mining.mirror import Snapshot

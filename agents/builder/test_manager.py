@@ -12,7 +12,7 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
-from agents.builder.recipe import Recipe
+from factory.core.recipe import Recipe
 from factory.eval_contract import machinery_hunks, template_values
 from factory.eval_contract import run_driver as contract_run_driver
 from factory.mining.mirror import Snapshot

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("factory", "agents", "memory_pool", "flows")
 
 LAYERS = [  # lowest first; a module may import its own layer and the layers below it
-    ("records", ("factory", "factory.models", "factory.store", "factory.config", "factory.errors",
-                 "factory.templates")),
+    ("records", ("factory", "factory.core", "factory.models", "factory.store", "factory.config",
+                 "factory.errors", "factory.templates")),
     ("engines", ("factory.mining", "factory.docker", "factory.cleanup")),
     ("judging", ("factory.grading", "factory.classify", "factory.failure_cause", "factory.patch_safety",
                  "factory.eval_contract", "factory.run_results", "factory.harness", "factory.predictions")),
@@ -29,7 +29,6 @@ LAYERS = [  # lowest first; a module may import its own layer and the layers bel
 ]
 
 KNOWN_UPWARD = {
-    ("memory_pool.environment", "agents.builder.recipe"),  # the recipe model belongs to the records
     ("agents.builder.loop", "factory.validation"),  # the run driver belongs to judging
     ("factory.harness", "factory.validation"),
     ("factory.harness", "factory.export"),

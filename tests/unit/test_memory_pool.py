@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.builder.recipe import Recipe
+from factory.core.recipe import Recipe
 from factory.errors import UserError
 from factory.store import Store
 from memory_pool.environment import EnvironmentPool, MemoryEntry, dependency_names

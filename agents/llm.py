@@ -23,8 +23,8 @@ from typing import Any, Literal
 import openai
 from pydantic import BaseModel, Field, SecretStr
 
-from factory.errors import UserError
-from factory.store import Store
+from factory.core.errors import UserError
+from factory.store.store import Store
 
 # ---- prices ------------------------------------------------------------------------------------
 

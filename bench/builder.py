@@ -25,13 +25,13 @@ from llm_server import ScriptedLLM  # noqa: E402
 
 from agents.llm import Budget, LLMClient, LLMSettings  # noqa: E402
 from examples import tinyledger, weatherlib  # noqa: E402
-from factory.build import build_pending  # noqa: E402
-from factory.config import Settings  # noqa: E402
+from factory.core.models import Status  # noqa: E402
+from factory.core.settings import Settings  # noqa: E402
 from factory.docker import base_images  # noqa: E402
 from factory.docker.runtime import connect  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
-from factory.models import Status  # noqa: E402
-from factory.store import Store  # noqa: E402
+from factory.pipeline.build import build_pending  # noqa: E402
+from factory.store.store import Store  # noqa: E402
 
 MODEL = "gpt-4.1-mini"  # in the default price table, so the scripted calls cost what they would there
 

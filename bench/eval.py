@@ -34,15 +34,15 @@ def measure(repeat: int, workdir: Path) -> dict:
     first on sys.path (this checkout, or the baseline's worktree in a subprocess)."""
     import factory
     from examples import tinyledger
-    from factory.build import build_pending
-    from factory.config import Settings
+    from factory.core.settings import Settings
     from factory.docker import base_images
     from factory.docker.runtime import connect
-    from factory.export import instance_records
-    from factory.harness import evaluate
+    from factory.harness.evaluate import evaluate
+    from factory.harness.predictions import Prediction, Predictions
     from factory.mining.git_source import mine_git
-    from factory.predictions import Prediction, Predictions
-    from factory.store import Store
+    from factory.pipeline.build import build_pending
+    from factory.pipeline.export import instance_records
+    from factory.store.store import Store
 
     client = connect()
     base_images.ensure(client, Settings().default_python, Settings())

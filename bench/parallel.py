@@ -32,13 +32,13 @@ from tests.prefect_server import prefect_server, use_local_server  # noqa: E402
 
 def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:
     """One full mine → build → export of the example; returns wall seconds and what it produced."""
-    from factory.build import build_pending
-    from factory.config import Settings
-    from factory.export import export_jsonl
+    from factory.core.models import Status
+    from factory.core.project import BuildOptions
+    from factory.core.settings import Settings
     from factory.mining.git_source import mine_git
-    from factory.models import Status
-    from factory.project import BuildOptions
-    from factory.store import Store
+    from factory.pipeline.build import build_pending
+    from factory.pipeline.export import export_jsonl
+    from factory.store.store import Store
 
     work = root / f"{config}-{run_no}"
     settings = Settings(db_path=work / "factory.duckdb", home=work / "home")

@@ -15,13 +15,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from examples import tinyledger  # noqa: E402
-from factory.build import build_pending  # noqa: E402
-from factory.config import Settings  # noqa: E402
+from factory.core.settings import Settings  # noqa: E402
 from factory.docker import base_images  # noqa: E402
 from factory.docker.runtime import connect  # noqa: E402
-from factory.export import export_jsonl  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
-from factory.store import Store  # noqa: E402
+from factory.pipeline.build import build_pending  # noqa: E402
+from factory.pipeline.export import export_jsonl  # noqa: E402
+from factory.store.store import Store  # noqa: E402
 
 NAME = "bench/tinyledger"  # own image names, so the bench never removes images other runs use
 

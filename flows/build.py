@@ -1,7 +1,7 @@
 """The ``build`` flow: build an environment and validate fail-to-pass for every pending candidate.
 
 One Prefect task per candidate (run name ``build <instance id>``, tag ``docker``) wrapping
-``factory.build.process``. At most ``workers`` candidates use Docker at once (:class:`DockerSlots`);
+``factory.pipeline.build.process``. At most ``workers`` candidates use Docker at once (:class:`DockerSlots`);
 task runs are submitted in a sliding window one wider than that, so the UI shows only what runs or is
 next, and an infrastructure error is retried by Prefect with a doubling delay, a rejection never.
 Tasks are threads of this flow run's process sharing one store, whose writes are serialized, so
@@ -15,10 +15,10 @@ from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from factory.build import BuildSession, open_session, plan, process
-from factory.models import outcome_label
-from factory.project import BuildOptions
-from factory.store import Store
+from factory.core.models import outcome_label
+from factory.core.project import BuildOptions
+from factory.pipeline.build import BuildSession, open_session, plan, process
+from factory.store.store import Store
 from flows.common import (
     DockerSlots,
     backoff,
@@ -36,7 +36,7 @@ MAX_WORKERS = 64
 @task(name="build-validate", task_run_name="build {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
 def build_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
-    """Build + validate one candidate (``factory.build.process``); infra errors are retried by Prefect."""
+    """Build + validate one candidate (``factory.pipeline.build.process``); infra errors are retried by Prefect."""
     return run_candidate(instance_id, session, slots, process)
 
 
@@ -77,7 +77,7 @@ def enforce_image_budget(store: Store, max_gb: float) -> list[str]:
     """Evict the least recently used env/instance images of this project's repositories beyond ``max_gb``
     (``[build] max_image_gb``), after every build run, also one with nothing to build. Scoped to the
     project: on a shared engine one project's budget never evicts another project's images."""
-    from factory.cleanup import clean
+    from factory.docker.cleanup import clean
     from factory.docker.runtime import connect
 
     repos = {c.repo for c in store.candidates()}

@@ -13,10 +13,10 @@ from prefect import get_run_logger
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from factory import project as project_file
-from factory.models import Instance, Status, outcome_label
-from factory.project import Project
-from factory.store import Store
+from factory.core import project as project_file
+from factory.core.models import Instance, Status, outcome_label
+from factory.core.project import Project
+from factory.store.store import Store
 
 #: Set by the CLI to show each finished instance on its progress bar (tasks run in threads that inherit it).
 on_instance_done: ContextVar[Callable[[Instance], None] | None] = ContextVar("on_instance_done", default=None)
@@ -144,7 +144,7 @@ def require_api() -> None:
     import urllib.error
     import urllib.request
 
-    from factory.errors import UserError
+    from factory.core.errors import UserError
 
     url = os.environ.get("PREFECT_API_URL", "").rstrip("/")
     if not url:

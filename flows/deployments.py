@@ -17,8 +17,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from factory.errors import UserError
-from factory.project import Project
+from factory.core.errors import UserError
+from factory.core.project import Project
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
-from factory.demo import ensure_example
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.project import Project, Source
 from factory.mining.git_source import mine_git
-from factory.project import Project, Source
-from factory.store import Store
+from factory.pipeline.demo import ensure_example
+from factory.store.store import Store
 from flows.common import load_project, open_store, run_name
 
 #: Built-in examples a source may name; each creates its repository under the project's home.

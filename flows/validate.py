@@ -1,4 +1,4 @@
-"""The ``validate`` flow: confirmation runs for valid instances (``factory.confirm``).
+"""The ``validate`` flow: confirmation runs for valid instances (``factory.pipeline.confirm``).
 
 One task per instance (run name ``confirm <instance id>``, tag ``docker``), at most ``workers`` at once,
 infrastructure errors retried by Prefect like in the build flow.
@@ -10,9 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from factory.build import BuildSession, open_session
-from factory.confirm import confirm, unconfirmed
-from factory.project import ValidateOptions
+from factory.core.project import ValidateOptions
+from factory.pipeline.build import BuildSession, open_session
+from factory.pipeline.confirm import confirm, unconfirmed
 from flows.build import MAX_WORKERS, run_window, settle
 from flows.common import (
     DockerSlots,
@@ -28,7 +28,7 @@ from flows.common import (
 @task(name="confirm", task_run_name="confirm {instance_id}", tags=["docker"], cache_policy=NONE,
       retry_condition_fn=retry_on_infra_only)
 def confirm_instance(instance_id: str, session: BuildSession, slots: DockerSlots) -> str:
-    """Confirmation runs for one valid instance (``factory.confirm.confirm``); infra errors are retried."""
+    """Confirmation runs for one valid instance (``factory.pipeline.confirm.confirm``); infra errors are retried."""
     return run_candidate(instance_id, session, slots, confirm)
 
 

@@ -35,9 +35,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from factory.core.errors import UserError
 from factory.core.recipe import Recipe
-from factory.errors import UserError
-from factory.store import Store
+from factory.store.store import Store
 
 # --------------------------------------------------------------------------------------------------
 # Dependency names

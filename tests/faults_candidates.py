@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from factory.config import Settings
+from factory.core.settings import Settings
 from factory.docker.runtime import Sandbox, connect, run_sandboxed
-from factory.store import Store
+from factory.store.store import Store
 from tests.faults import FaultRow, rows_lost, snapshot, statuses
 from tests.repo_fixtures import new_repo, pyproject
 

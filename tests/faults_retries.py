@@ -14,10 +14,10 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from factory.config import Settings
+from factory.core.project import BuildOptions
+from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
-from factory.project import BuildOptions
-from factory.store import Store
+from factory.store.store import Store
 from tests.faults import FaultRow, statuses
 from tests.repo_fixtures import new_repo, pyproject
 

@@ -12,11 +12,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from factory.core.models import Candidate
 from factory.core.recipe import Recipe
+from factory.core.templates import render
 from factory.docker.base_images import base_tag
-from factory.eval_contract import TESTER
-from factory.models import Candidate
-from factory.templates import render
+from factory.grading.contract import TESTER
 
 _PIP_INSTALL = re.compile(r"^(?:python3? -m )?pip3? install\b")
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from factory.config import DEBIAN_PYTHONS
 from factory.core.recipe import Recipe, fingerprint
+from factory.core.settings import DEBIAN_PYTHONS
 from factory.mining.mirror import Snapshot
 
 TEST_EXTRAS = ("test", "tests", "testing", "dev")

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from agents.builder.explorer import SetupFacts
 from agents.builder.llm_io import ask
 from agents.builder.prompts import render_prompt
+from factory.core.models import Candidate
 from factory.mining.mirror import Snapshot
-from factory.models import Candidate
 
 MAX_STEPS = 8
 READ_CAP = 6000

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from agents.builder.llm_io import ask
 from agents.builder.prompts import render_prompt
-from factory.config import DEBIAN_PYTHONS
+from factory.core.models import Candidate
 from factory.core.recipe import Recipe
-from factory.models import Candidate
+from factory.core.settings import DEBIAN_PYTHONS
 
 SYSTEM = "system.j2"
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import docker
 
 from agents.builder import environment_manager, explorer, test_analyst, test_manager
-from factory.classify import Verdict
-from factory.config import Settings
+from factory.core.models import Attempt, Candidate, Rejection, Status, TestOutcome
 from factory.core.recipe import Recipe, fingerprint
+from factory.core.settings import Settings
+from factory.grading.classify import Verdict
+from factory.grading.fail_to_pass import validate
 from factory.mining.mirror import Mirror, Snapshot
-from factory.models import Attempt, Candidate, Rejection, Status, TestOutcome
-from factory.store import Store
-from factory.validation import validate
+from factory.store.store import Store
 
 
 @dataclass

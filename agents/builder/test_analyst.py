@@ -20,13 +20,13 @@ import docker
 import git
 
 from agents.builder.environment_manager import EnvPlan, InstancePlan
-from factory.config import Settings
+from factory.core.models import Candidate, Environment
 from factory.core.recipe import Recipe
+from factory.core.settings import Settings
 from factory.docker import base_images
 from factory.docker.runtime import BuildError, build_image, image_exists
 from factory.mining.mirror import Snapshot
-from factory.models import Candidate, Environment
-from factory.store import Store
+from factory.store.store import Store
 
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()

@@ -12,13 +12,13 @@ import re
 import shlex
 from pathlib import PurePosixPath
 
+from factory.core.models import Candidate
 from factory.core.recipe import Recipe
-from factory.eval_contract import machinery_hunks, template_values
-from factory.eval_contract import run_driver as contract_run_driver
+from factory.core.templates import render
+from factory.grading.contract import machinery_hunks, template_values
+from factory.grading.contract import run_driver as contract_run_driver
 from factory.mining.mirror import Snapshot
 from factory.mining.split import TEST_DIRS
-from factory.models import Candidate
-from factory.templates import render
 
 JUNIT_PATH = "$FACTORY_JUNIT"
 """Where pytest writes its JUnit report: a folder of the test user's that the eval script makes per run."""

@@ -14,7 +14,7 @@ import re
 
 from pydantic import BaseModel, Field, field_validator
 
-from factory.config import DEBIAN_PYTHONS
+from factory.core.settings import DEBIAN_PYTHONS
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")

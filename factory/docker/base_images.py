@@ -18,10 +18,10 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, DockerException
 
-from factory.config import DEBIAN_PYTHONS, Settings
+from factory.core.errors import UserError
+from factory.core.settings import DEBIAN_PYTHONS, Settings
+from factory.core.templates import render
 from factory.docker.runtime import build_image, image_exists, image_labels, labels
-from factory.errors import UserError
-from factory.templates import render
 
 DEBOOTSTRAP_PACKAGES = [
     "python3", "python3-venv", "python3-pip", "python3-dev", "git", "build-essential", "patch",

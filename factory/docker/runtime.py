@@ -25,7 +25,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
-from factory.errors import UserError
+from factory.core.errors import UserError
 
 LABEL = "issue-factory"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

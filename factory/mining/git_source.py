@@ -21,14 +21,14 @@ from datetime import datetime
 
 import git
 
-from factory.config import Settings
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.models import Candidate
+from factory.core.settings import Settings
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.split import SplitDiff, split_diff
 from factory.mining.text import commit_message, utf8_text
-from factory.models import Candidate
-from factory.store import Store
+from factory.store.store import Store
 
 _VERSION = re.compile(r"(\d+\.\d+)")
 _MERGE_SUBJECT = re.compile(r"^Merge (pull request|branch|remote-tracking branch)\b", re.I)

@@ -22,7 +22,7 @@ from typing import TypeVar
 import requests
 from github import Auth, Github, GithubException, RateLimitExceededException
 
-from factory.errors import UserError
+from factory.core.errors import UserError
 
 T = TypeVar("T")
 

@@ -27,16 +27,16 @@ from datetime import UTC, datetime
 import git
 from github import UnknownObjectException
 
-from factory.config import Settings
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.github_filters import GitHubFilters
+from factory.core.models import Candidate
+from factory.core.settings import Settings
 from factory.mining.git_source import _version, message_of, usable_split
 from factory.mining.github_api import GitHubAPI
-from factory.mining.github_filters import GitHubFilters
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.text import utf8_text
-from factory.models import Candidate
-from factory.store import Store
+from factory.store.store import Store
 
 _SLUG = re.compile(r"^[\w.-]+/[\w.-]+$")
 _BOT_LOGIN = re.compile(r"(\[bot\]|-bot)$", re.I)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import git
 
-from factory.errors import UserError
+from factory.core.errors import UserError
 from factory.mining.text import utf8_text
 
 _SLUG = re.compile(r"[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")

@@ -21,13 +21,13 @@ import docker
 import pytest
 
 from examples import tinyledger
-from factory.config import Settings
+from factory.core.errors import UserError
+from factory.core.project import BuildOptions
+from factory.core.settings import Settings
 from factory.docker.runtime import process_alive
-from factory.errors import UserError
-from factory.export import export_jsonl
 from factory.mining.git_source import MineReport, mine_git
-from factory.project import BuildOptions
-from factory.store import Store
+from factory.pipeline.export import export_jsonl
+from factory.store.store import Store
 from tests.prefect_server import PrefectServer, prefect_server
 
 BASE_IMAGE = "issue-factory/python:3.11"
@@ -39,7 +39,7 @@ def _factory_command() -> list[str]:
     script = Path(sys.executable).parent / "factory"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from factory.cli import main; main()"]
+    return [sys.executable, "-c", "from factory.cli.app import main; main()"]
 
 
 @pytest.fixture(scope="session", autouse=True)

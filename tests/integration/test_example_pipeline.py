@@ -12,11 +12,11 @@ import subprocess
 import pytest
 
 from examples import tinyledger
-from factory.build import build_pending
-from factory.demo import summary
+from factory.core.models import Status
 from factory.docker.runtime import owner_id
-from factory.grading import last_exit_code
-from factory.models import Status
+from factory.grading.verdict import last_exit_code
+from factory.pipeline.build import build_pending
+from factory.pipeline.demo import summary
 
 SWE_BENCH_FIELDS = (
     "repo", "instance_id", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from factory.demo import summary
-from factory.harness import dataset_from_store, evaluate
-from factory.store import Store
+from factory.harness.evaluate import dataset_from_store, evaluate
+from factory.pipeline.demo import summary
+from factory.store.store import Store
 
 FILES = {"report.json", "patch.diff", "eval.sh", "test_output.txt", "run_instance.log"}
 SUBJECTS = {

@@ -23,12 +23,12 @@ import pytest
 
 from agents.llm import Budget, LLMClient, LLMSettings, LLMUnavailable
 from examples import weatherlib
-from factory.build import build_pending
-from factory.config import Settings
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.models import Instance, Status
+from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
-from factory.models import Instance, Status
-from factory.store import Store
+from factory.pipeline.build import build_pending
+from factory.store.store import Store
 from memory_pool.environment import EnvironmentPool, MemoryEntry
 from tests.integration.conftest import CliResult, cli_env
 from tests.llm_server import ScriptedLLM

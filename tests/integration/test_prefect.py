@@ -22,11 +22,11 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from prefect.deployments import run_deployment
 
 from examples import tinyledger
-from factory.export import export_jsonl
+from factory.core.models import Status
+from factory.core.project import BuildOptions
 from factory.mining.git_source import mine_git
-from factory.models import Status
-from factory.project import BuildOptions
-from factory.store import Store
+from factory.pipeline.export import export_jsonl
+from factory.store.store import Store
 from tests.integration.conftest import cli_env
 
 STAGES = {"mine", "build", "validate", "export", "pipeline"}

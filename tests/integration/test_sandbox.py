@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from factory.docker.runtime import LABEL, RunResult, Sandbox, run_sandboxed
-from factory.grading import grade_run
+from factory.grading.verdict import grade_run
 
 IMAGE = "issue-factory/python:3.11"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.config import Settings
-from factory.store import Store
+from factory.core.settings import Settings
+from factory.store.store import Store
 
 
 class GitRepo:

@@ -19,13 +19,13 @@ from agents.builder import explorer, test_manager
 from agents.builder.environment_manager import EnvPlan, InstancePlan, plan_env, plan_instance
 from agents.builder.explorer import SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
-from factory.classify import classify
-from factory.failure_cause import fix_facts
-from factory.grading import grade_files, grade_run, parse_junit
+from factory.core.models import Candidate, Status
+from factory.core.models import TestOutcome as Outcome
+from factory.grading.classify import classify
+from factory.grading.failure_cause import fix_facts
+from factory.grading.verdict import grade_files, grade_run, parse_junit
 from factory.mining.mirror import Snapshot, open_mirror
 from factory.mining.split import split_diff
-from factory.models import Candidate, Status
-from factory.models import TestOutcome as Outcome
 
 SETUPTOOLS = "python -m pip install --upgrade setuptools wheel"
 PYTEST = "python -m pip install pytest"

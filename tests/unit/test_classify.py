@@ -1,13 +1,13 @@
-"""Every branch of factory.classify.classify: graded before/after runs -> candidate verdict."""
+"""Every branch of factory.grading.classify.classify: graded before/after runs -> candidate verdict."""
 
 from __future__ import annotations
 
 import pytest
 
-from factory.classify import classify
-from factory.grading import RunGrade, grade_run
-from factory.models import InfraError, Rejection, Status
-from factory.models import TestOutcome as Outcome
+from factory.core.models import InfraError, Rejection, Status
+from factory.core.models import TestOutcome as Outcome
+from factory.grading.classify import classify
+from factory.grading.verdict import RunGrade, grade_run
 
 P, F, E, S = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
 

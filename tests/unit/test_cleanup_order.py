@@ -1,10 +1,10 @@
-"""The eviction order of an image budget (factory.cleanup): least recently used first, children first."""
+"""The eviction order of an image budget (factory.docker.cleanup): least recently used first, children first."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from factory.cleanup import OurImage, _eviction_order
+from factory.docker.cleanup import OurImage, _eviction_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

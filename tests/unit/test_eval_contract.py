@@ -9,12 +9,12 @@ import subprocess
 import pytest
 
 from agents.builder.test_manager import PYTEST, guarded_command
+from factory.core.models import TestOutcome
+from factory.core.templates import render
 from factory.docker.runtime import bounded_log
-from factory.eval_contract import is_guarded, machinery_hunks, template_values
-from factory.grading import grade_files
-from factory.models import TestOutcome
-from factory.run_results import canary_problem, parse_status, parse_stream
-from factory.templates import render
+from factory.grading.contract import is_guarded, machinery_hunks, template_values
+from factory.grading.results import canary_problem, parse_status, parse_stream
+from factory.grading.verdict import grade_files
 
 PATHS = [
     ("src/pkg/core.py", False), ("conftest.py", True), ("src/conftest.py", True), ("tests/test_a.py", True),
@@ -207,7 +207,7 @@ def test_the_container_log_is_read_in_bounded_memory() -> None:
 
 def test_the_node_id_check_names_every_id_pytest_did_not_collect() -> None:
     from factory.docker.runtime import RunResult
-    from factory.validation import unaccepted_ids
+    from factory.grading.runner import unaccepted_ids
 
     def run(records: list[dict] | None) -> RunResult:
         return RunResult(0, "", files(STATUS + "exit_code=0\n", records), 1.0, False, False)
@@ -221,8 +221,8 @@ def test_the_node_id_check_names_every_id_pytest_did_not_collect() -> None:
 
 
 def test_an_eval_script_of_an_older_contract_is_not_run() -> None:
-    from factory.config import Settings
-    from factory.validation import run_eval
+    from factory.core.settings import Settings
+    from factory.grading.runner import run_eval
 
     old_script = "#!/bin/bash\ncd /testbed\npython -m pytest tests\necho FACTORY_EXIT_CODE=$?\n"
     result, grade = run_eval(None, "image", old_script, "", "model_patch", Settings())  # no engine needed
@@ -231,7 +231,7 @@ def test_an_eval_script_of_an_older_contract_is_not_run() -> None:
 
 
 def test_stored_logs_name_canaries_by_their_role_so_runs_read_alike() -> None:
-    from factory.run_results import mask_canaries
+    from factory.grading.results import mask_canaries
 
     def log(names: tuple[str, str], guard: str) -> str:
         return (f"FAILED tests/test_a.py::{names[0]} - assert (6 * 7) == 41\n"

@@ -1,4 +1,4 @@
-"""The error2pass rule (factory.failure_cause + classify) on failure texts real pytest runs wrote.
+"""The error2pass rule (factory.grading.failure_cause + classify) on failure texts real pytest runs wrote.
 
 Each case builds a tiny project, runs pytest with the eval script's JUnit options on the before state,
 and classifies the run against a gold patch that makes the after state pass.
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from factory.classify import classify
-from factory.failure_cause import Cause, FixFacts, cause, fix_facts
-from factory.grading import RunGrade, grade_run
-from factory.models import Rejection, Status
-from factory.models import TestOutcome as Outcome
+from factory.core.models import Rejection, Status
+from factory.core.models import TestOutcome as Outcome
+from factory.grading.classify import classify
+from factory.grading.failure_cause import Cause, FixFacts, cause, fix_facts
+from factory.grading.verdict import RunGrade, grade_run
 
 
 def pytest_run(root: Path, files: dict[str, str]) -> RunGrade:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prefect.states import Completed, Failed
 
-from factory.errors import UserError
-from factory.models import Instance, Status
+from factory.core.errors import UserError
+from factory.core.models import Instance, Status
 from flows.common import InfraFailure, backoff, retry_on_infra_only
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from examples import tinyledger
-from factory.config import Settings
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
-from factory.store import Store
+from factory.store.store import Store
 
 NOT_CANDIDATE = "not a candidate"
 CANDIDATE_SUBJECTS = {s for s, outcome in tinyledger.EXPECTED.items() if outcome != NOT_CANDIDATE}

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from factory.config import Settings
-from factory.errors import UserError
-from factory.export import export_jsonl
+from factory.core.errors import UserError
+from factory.core.settings import Settings
 from factory.mining.github_api import GitHubAPI
 from factory.mining.github_source import mine_github
-from factory.store import Store
+from factory.pipeline.export import export_jsonl
+from factory.store.store import Store
 from tests.github_fixtures import START, BuiltIssue, PRSpec, build_many, build_pr_repo
 from tests.github_server import FakeGitHub, GitHubServer
 
@@ -256,7 +256,7 @@ def test_an_interrupted_mine_keeps_what_it_stored_and_the_rerun_finishes_without
 
 
 def test_filters_are_configurable(small, tmp_path):
-    from factory.mining.github_filters import GitHubFilters
+    from factory.core.github_filters import GitHubFilters
 
     _built, fake = small
     settings = _settings(tmp_path)

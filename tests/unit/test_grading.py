@@ -1,4 +1,4 @@
-"""Grading one eval-script run (factory.grading): exit-code marker, JUnit parsing, and the cross-check.
+"""Grading one eval-script run (factory.grading.verdict): exit-code marker, JUnit parsing, and the cross-check.
 
 The JUnit reports are real: pytest runs on a throw-away package, with the same JUnit flags the eval
 script uses.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.grading import grade_run, last_exit_code, parse_junit, patch_failure
-from factory.models import TestOutcome as Outcome
+from factory.core.models import TestOutcome as Outcome
+from factory.grading.verdict import grade_run, last_exit_code, parse_junit, patch_failure
 
 # ---- exit-code marker -----------------------------------------------------------------------------
 

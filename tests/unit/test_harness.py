@@ -1,4 +1,4 @@
-"""The evaluation harness's pure parts (factory.harness): verdicts, reports, summaries, the reuse key,
+"""The evaluation harness's pure parts (factory.harness.evaluate): verdicts, reports, summaries, the reuse key,
 and the eval-script timing line — no Docker (tests/integration/test_harness.py runs the real thing)."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from factory.errors import UserError
-from factory.grading import RunGrade, command_seconds, grade_run, last_exit_code
-from factory.harness import (
+from factory.core.errors import UserError
+from factory.core.models import TestOutcome as O
+from factory.core.templates import render
+from factory.grading.verdict import RunGrade, command_seconds, grade_run, last_exit_code
+from factory.harness.evaluate import (
     EvalInstance,
     InstanceResult,
     evaluate,
@@ -25,10 +27,8 @@ from factory.harness import (
     model_dir,
     run_summary,
 )
-from factory.models import TestOutcome as O
-from factory.predictions import Prediction, Predictions
-from factory.store import Store
-from factory.templates import render
+from factory.harness.predictions import Prediction, Predictions
+from factory.store.store import Store
 
 INST = EvalInstance("acme__x-1", "img", "script", "gold", ("t.py::f2p_a", "t.py::f2p_b"), ("t.py::p2p",))
 PRED = Prediction("acme__x-1", "m", "diff --git a/x b/x\n")
@@ -182,7 +182,7 @@ def test_command_seconds_takes_the_last_whole_line() -> None:
 
 
 def render_eval(test_command: str, test_patch: str = "", new_files: tuple[str, ...] = ()) -> str:
-    from factory.eval_contract import template_values
+    from factory.grading.contract import template_values
 
     patch = test_patch if not test_patch or test_patch.endswith("\n") else test_patch + "\n"
     return render(

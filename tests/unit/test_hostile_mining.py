@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from factory.cli import app
-from factory.config import Settings
-from factory.errors import UserError
+from factory.cli.app import app
+from factory.core.errors import UserError
+from factory.core.project import load
+from factory.core.settings import Settings
 from factory.mining.git_source import NotACandidate, full_diff, mine_git, unusable
 from factory.mining.mirror import open_mirror, repo_slug
 from factory.mining.split import split_diff
 from factory.mining.text import commit_message, is_utf8, utf8_text
-from factory.project import load
-from factory.store import Store
+from factory.store.store import Store
 
 FIX = {"src/app.py": "X = 2\n", "tests/test_app.py": "def test_x():\n    assert 2\n"}
 

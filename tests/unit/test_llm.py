@@ -24,8 +24,8 @@ from agents.llm import (
     Reply,
     price_for,
 )
-from factory.errors import UserError
-from factory.store import Store
+from factory.core.errors import UserError
+from factory.store.store import Store
 from tests.llm_server import ScriptedLLM
 
 MODEL = "test-model"

@@ -1,4 +1,4 @@
-"""Refusing patches whose paths escape the repository (factory.patch_safety).
+"""Refusing patches whose paths escape the repository (factory.grading.patch_safety).
 
 Most patches here are real ``git diff`` output from throw-away repositories, so the parser is tested on
 the format it meets, including symlinks (mode 120000) and quoted names. The hand-written attacks are
@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from factory.patch_safety import link_problem, path_problem, problems, refusal
+from factory.grading.patch_safety import link_problem, path_problem, problems, refusal
 
 EDIT = """\
 diff --git a/src/pkg/mod.py b/src/pkg/mod.py

@@ -1,4 +1,4 @@
-"""Loading predictions (factory.predictions): SWE-bench's formats, empty patches, malformed lines."""
+"""Loading predictions (factory.harness.predictions): SWE-bench's formats, empty patches, malformed lines."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.errors import UserError
-from factory.predictions import load
+from factory.core.errors import UserError
+from factory.harness.predictions import load
 
 PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
 

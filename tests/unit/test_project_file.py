@@ -1,4 +1,4 @@
-"""The project file ``factory.toml`` (factory.project): defaults, relative paths, and clear errors."""
+"""The project file ``factory.toml`` (factory.core.project): defaults, relative paths, and clear errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.errors import UserError
-from factory.project import BuildOptions, ExportOptions, Project, Schedules, Source, ValidateOptions, load
+from factory.core.errors import UserError
+from factory.core.project import BuildOptions, ExportOptions, Project, Schedules, Source, ValidateOptions, load
 from flows.deployments import DEPLOYMENTS
 from flows.mine import source_location
 

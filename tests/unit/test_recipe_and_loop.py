@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from agents.builder.environment_manager import exclude_newer_date, plan_env, under_drift_control
 from agents.builder.llm_io import extract_json
 from agents.builder.loop import Trial
+from factory.core.models import Candidate, Status
 from factory.core.recipe import Recipe, fingerprint
-from factory.models import Candidate, Status
 
 RECIPE = Recipe(python_version="3.11", install_commands=["python -m pip install '.[test]'"])
 

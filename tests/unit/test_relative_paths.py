@@ -6,7 +6,7 @@ import tarfile
 from pathlib import Path
 
 from examples import tinyledger
-from factory.config import Settings
+from factory.core.settings import Settings
 from factory.mining.mirror import Snapshot, open_mirror
 
 

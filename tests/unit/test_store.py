@@ -1,4 +1,4 @@
-"""The DuckDB store (factory.store) on a temporary file."""
+"""The DuckDB store (factory.store.store) on a temporary file."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from factory import store as store_module
-from factory.errors import UserError
-from factory.models import Candidate, Instance, Status, Validation
-from factory.store import Store
+from factory.core.errors import UserError
+from factory.core.models import Candidate, Instance, Status, Validation
+from factory.store import store as store_module
+from factory.store.store import Store
 
 RELEASED = [m.__name__ for m in store_module.MIGRATIONS]
 

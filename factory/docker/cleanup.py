@@ -187,7 +187,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 def parse_duration(text: str) -> timedelta:
     """``30m``, ``12h``, ``7d``, ``2w`` (``0s``: everything) -> timedelta."""
-    from factory.errors import UserError
+    from factory.core.errors import UserError
 
     match = _DURATION.match(text.strip().lower())
     if not match:

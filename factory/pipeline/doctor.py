@@ -7,8 +7,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from factory.config import Settings
-from factory.errors import UserError
+from factory.core.errors import UserError
+from factory.core.settings import Settings
 
 
 @dataclass
@@ -28,7 +28,7 @@ def _docker(settings: Settings) -> tuple[list[Check], object | None]:
         return [Check("docker", False, exc.what, exc.fix)], None
     version = client.version().get("Version", "?")
     checks = [Check("docker", True, f"engine {version} answers")]
-    from factory.cleanup import leftover_containers
+    from factory.docker.cleanup import leftover_containers
 
     running = len(our_containers(client))
     leaked = [(c.get("Names") or [c["Id"][:12]])[0].lstrip("/") for c in leftover_containers(client)]
@@ -38,7 +38,7 @@ def _docker(settings: Settings) -> tuple[list[Check], object | None]:
         else f"no issue-factory containers left over ({running} in use by running factory processes)",
         "run `factory clean` (only issue-factory containers are touched)",
     ))
-    from factory.cleanup import our_images
+    from factory.docker.cleanup import our_images
 
     images = our_images(client)
     by_kind: dict[str, float] = {}
@@ -71,7 +71,7 @@ def _ca_bundle(settings: Settings) -> Check:
 
 
 def _database(settings: Settings) -> Check:
-    from factory.store import Store
+    from factory.store.store import Store
 
     if not settings.db_path.exists():
         parent = settings.db_path.resolve().parent

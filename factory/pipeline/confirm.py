@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from factory.build import BuildSession
-from factory.models import Instance, Status
-from factory.store import Store
-from factory.validation import validate
+from factory.core.models import Instance, Status
+from factory.grading.fail_to_pass import validate
+from factory.pipeline.build import BuildSession
+from factory.store.store import Store
 
 
 def unconfirmed(store: Store, runs_after: int, only: list[str] | None = None) -> list[str]:

@@ -1,6 +1,6 @@
 """``factory memory``: look into, export and import the environment memory pool (memory_pool.environment).
 
-Same conventions as :mod:`factory.cli`: thin commands, heavy imports inside them, ``--db`` everywhere,
+Same conventions as :mod:`factory.cli.app`: thin commands, heavy imports inside them, ``--db`` everywhere,
 ``--json`` where a script would want it, and a :class:`UserError` for anything the user can fix.
 """
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from factory.config import Settings
+from factory.core.settings import Settings
 
 memory_app = typer.Typer(
     help="The environment memory pool: recipes proven by fail2pass, shareable as a JSONL file.",
@@ -33,7 +33,7 @@ DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (defaul
 @contextmanager
 def _pool(db: Path | None):
     """The pool over the store at ``--db`` (or FACTORY_DB, or ./factory.duckdb); closed on exit."""
-    from factory.store import Store
+    from factory.store.store import Store
     from memory_pool.environment import EnvironmentPool
 
     settings = Settings(db_path=db) if db is not None else Settings()

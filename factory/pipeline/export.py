@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from factory.errors import UserError
-from factory.models import Status
-from factory.store import Store
+from factory.core.errors import UserError
+from factory.core.models import Status
+from factory.store.store import Store
 
 
 def instance_records(store: Store, include_all: bool = False) -> list[dict]:

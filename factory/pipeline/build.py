@@ -22,13 +22,13 @@ from docker.errors import DockerException
 
 from agents.builder import loop
 from agents.builder.loop import BuildContext
-from factory import patch_safety
-from factory.config import Settings
+from factory.core.errors import UserError
+from factory.core.models import Candidate, InfraError, Instance, Rejection, Status
+from factory.core.settings import Settings
 from factory.docker.runtime import BuildError, EngineError, connect, reap_leaked_containers
-from factory.errors import UserError
+from factory.grading import patch_safety
 from factory.mining.mirror import Mirror, open_mirror
-from factory.models import Candidate, InfraError, Instance, Rejection, Status
-from factory.store import Store
+from factory.store.store import Store
 from memory_pool.environment import EnvironmentPool
 
 

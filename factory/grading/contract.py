@@ -114,6 +114,6 @@ def contract_of(eval_script: str) -> int:
 
 def run_driver(patch_name: str) -> str:
     """Container entry script: apply ``/factory/fix.patch`` (named ``patch_name`` in markers), run eval."""
-    from factory.templates import render
+    from factory.core.templates import render
 
     return render("run.sh.j2", patch_name=patch_name, **template_values())

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from factory.cli_memory import memory_app
-from factory.config import Settings
-from factory.errors import UserError
+from factory.cli.memory import memory_app
+from factory.core.errors import UserError
+from factory.core.settings import Settings
 
 app = typer.Typer(
     help="issue-factory: turn repository history into validated, containerized SWE-bench tasks.",
@@ -60,7 +60,7 @@ def _settings(db: Path | None = None, home: Path | None = None, **extra: object)
 
 
 def _open_store(settings: Settings):
-    from factory.store import Store
+    from factory.store.store import Store
 
     return Store(settings.db_path)
 
@@ -138,7 +138,7 @@ def mine(
         max_diff_bytes = _project(config).mine.max_diff_bytes
     diff_limit = {"max_diff_bytes": max_diff_bytes} if max_diff_bytes else {}
     if github is not None:
-        from factory.mining.github_filters import GitHubFilters
+        from factory.core.github_filters import GitHubFilters
 
         base = _project(config).github
         filters = GitHubFilters(
@@ -233,7 +233,7 @@ def _mine_github(full_name: str, since, until, limit: int | None, settings, as_j
 
 
 def _project(config: Path | None):
-    from factory import project as project_file
+    from factory.core import project as project_file
 
     return project_file.load(config)
 
@@ -319,8 +319,8 @@ def build(
     from pydantic import ValidationError
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from factory.models import outcome_label
-    from factory.project import BuildOptions
+    from factory.core.models import outcome_label
+    from factory.core.project import BuildOptions
 
     project = _project(config)
     flags = {
@@ -436,7 +436,7 @@ def export(
 
     Example: factory export --out dataset.jsonl
     """
-    from factory.export import export_jsonl
+    from factory.pipeline.export import export_jsonl
 
     project = _project(config)
     if out_path is None:
@@ -483,8 +483,8 @@ def eval_(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from factory import predictions as preds
-    from factory.harness import dataset_from_store, evaluate, load_dataset
+    from factory.harness import predictions as preds
+    from factory.harness.evaluate import dataset_from_store, evaluate, load_dataset
 
     settings = _settings(db)
     loaded = predictions if predictions == preds.GOLD else preds.load(predictions)  # bad input fails first
@@ -606,8 +606,8 @@ def validate(
 
     Example: factory validate --runs-after 5 --workers 2
     """
-    from factory.models import Status, outcome_label
-    from factory.project import ValidateOptions
+    from factory.core.models import Status, outcome_label
+    from factory.core.project import ValidateOptions
     from flows.validate import validate_flow
 
     project = _project(config)
@@ -701,13 +701,13 @@ def demo(
 
     Example: factory demo
     """
-    from factory.demo import ensure_example, summary
+    from factory.core.models import outcome_label
+    from factory.core.project import BuildOptions
     from factory.docker import base_images
     from factory.docker.runtime import connect
-    from factory.export import export_jsonl
     from factory.mining.git_source import mine_git
-    from factory.models import outcome_label
-    from factory.project import BuildOptions
+    from factory.pipeline.demo import ensure_example, summary
+    from factory.pipeline.export import export_jsonl
 
     settings = _settings(workdir / "demo.duckdb", workdir / "home")
     started = time.monotonic()
@@ -748,7 +748,7 @@ def doctor(db: DbOption = None, home: HomeOption = None) -> None:
 
     Example: factory doctor
     """
-    from factory.doctor import run_checks
+    from factory.pipeline.doctor import run_checks
 
     settings = _settings(db, home)
     ok = True
@@ -782,15 +782,15 @@ def clean(
     Example: factory clean --older-than 7d --dry-run
     Example: factory clean --max-image-gb 200
     """
-    from factory.cleanup import clean as clean_engine
-    from factory.cleanup import parse_duration
+    from factory.docker.cleanup import clean as clean_engine
+    from factory.docker.cleanup import parse_duration
     from factory.docker.runtime import connect
 
     age = parse_duration(older_than) if older_than else None
     settings = _settings(db)
     last_use = {}
     if settings.db_path.exists():
-        from factory.store import Store
+        from factory.store.store import Store
 
         with Store(settings.db_path, read_only=True) as store:
             last_use = store.image_last_use()

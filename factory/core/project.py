@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from factory.config import Settings
-from factory.errors import UserError
-from factory.mining.github_filters import GitHubFilters
+from factory.core.errors import UserError
+from factory.core.github_filters import GitHubFilters
+from factory.core.settings import Settings
 
 DEFAULT_FILE = "factory.toml"
 

@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from factory.eval_contract import FAILURE_TEXT_LIMIT, JUNIT_FILE, RESULTS_FILE, STATUS_FILE
-from factory.models import TestOutcome
-from factory.run_results import canary_problem, parse_status, parse_stream, status_canaries
+from factory.core.models import TestOutcome
+from factory.grading.contract import FAILURE_TEXT_LIMIT, JUNIT_FILE, RESULTS_FILE, STATUS_FILE
+from factory.grading.results import canary_problem, parse_status, parse_stream, status_canaries
 
 MARKER = "FACTORY_EXIT_CODE"
 PATCH_FAILED_MARKER = "FACTORY_PATCH_FAILED"

@@ -13,8 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from factory.eval_contract import FAILURE_TEXT_LIMIT
-from factory.models import TestOutcome
+from factory.core.models import TestOutcome
+from factory.grading.contract import FAILURE_TEXT_LIMIT
 
 
 def parse_status(text: str | None) -> dict[str, str]:

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.errors import UserError
+from factory.core.errors import UserError
 
 GOLD = "gold"
 FIELDS = ("instance_id", "model_name_or_path", "model_patch")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from examples import tinyledger
-from factory.models import outcome_label
-from factory.store import Store
+from factory.core.models import outcome_label
+from factory.store.store import Store
 
 
 @dataclass

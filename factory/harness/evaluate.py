@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from factory import patch_safety
-from factory.config import Settings
-from factory.errors import UserError
-from factory.grading import RunGrade
-from factory.models import TestOutcome
-from factory.predictions import Prediction, Predictions
-from factory.predictions import load as load_predictions
-from factory.store import Store
-from factory.validation import run_eval
+from factory.core.errors import UserError
+from factory.core.models import TestOutcome
+from factory.core.settings import Settings
+from factory.grading import patch_safety
+from factory.grading.runner import run_eval
+from factory.grading.verdict import RunGrade
+from factory.harness.predictions import Prediction, Predictions
+from factory.harness.predictions import load as load_predictions
+from factory.store.store import Store
 
 RUN_EVALUATION_DIR = Path("logs") / "run_evaluation"
 RUN_LABEL = "issue-factory.eval-run"
@@ -131,7 +131,7 @@ def load_dataset(path: Path) -> list[dict]:
 
 def dataset_from_store(store: Store) -> list[dict]:
     """The store's valid instances as export records (what ``factory export`` would write)."""
-    from factory.export import instance_records
+    from factory.pipeline.export import instance_records
 
     records = instance_records(store)
     if not records:

@@ -30,7 +30,7 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError as exc:
-        from factory.errors import UserError
+        from factory.core.errors import UserError
 
         raise UserError(f"{name}={value!r} is not a whole number", f"set {name} to e.g. {default}") from exc
 

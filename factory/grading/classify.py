@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from factory.failure_cause import Cause, FixFacts, cause
-from factory.grading import RunGrade
-from factory.models import InfraError, Rejection, Status, TestOutcome
+from factory.core.models import InfraError, Rejection, Status, TestOutcome
+from factory.grading.failure_cause import Cause, FixFacts, cause
+from factory.grading.verdict import RunGrade
 
 _INFRA_ORDER = [InfraError.INTERNAL, InfraError.DOCKER, InfraError.OOM, InfraError.TIMEOUT,
                 InfraError.MARKER_MISSING]

@@ -24,7 +24,7 @@ import openai
 from pydantic import BaseModel, Field, SecretStr
 
 from factory.core.errors import UserError
-from factory.store.store import Store
+from factory.store import Store
 
 # ---- prices ------------------------------------------------------------------------------------
 

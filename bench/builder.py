@@ -31,7 +31,7 @@ from factory.docker import base_images  # noqa: E402
 from factory.docker.runtime import connect  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
 from factory.pipeline.build import build_pending  # noqa: E402
-from factory.store.store import Store  # noqa: E402
+from factory.store import Store  # noqa: E402
 
 MODEL = "gpt-4.1-mini"  # in the default price table, so the scripted calls cost what they would there
 

@@ -42,7 +42,7 @@ def measure(repeat: int, workdir: Path) -> dict:
     from factory.mining.git_source import mine_git
     from factory.pipeline.build import build_pending
     from factory.pipeline.export import instance_records
-    from factory.store.store import Store
+    from factory.store import Store
 
     client = connect()
     base_images.ensure(client, Settings().default_python, Settings())

@@ -20,7 +20,7 @@ from factory.docker.runtime import connect  # noqa: E402
 from factory.grading.fail_to_pass import validate  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
 from factory.pipeline.build import build_pending  # noqa: E402
-from factory.store.store import Store  # noqa: E402
+from factory.store import Store  # noqa: E402
 
 SUBJECT = "Add tag export"
 

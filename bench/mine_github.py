@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from factory.core.settings import Settings  # noqa: E402
 from factory.mining.github_api import GitHubAPI  # noqa: E402
 from factory.mining.github_source import mine_github  # noqa: E402
-from factory.store.store import Store  # noqa: E402
+from factory.store import Store  # noqa: E402
 from tests.github_fixtures import build_many  # noqa: E402
 from tests.github_server import FakeGitHub, GitHubServer  # noqa: E402
 

@@ -38,7 +38,7 @@ def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:
     from factory.mining.git_source import mine_git
     from factory.pipeline.build import build_pending
     from factory.pipeline.export import export_jsonl
-    from factory.store.store import Store
+    from factory.store import Store
 
     work = root / f"{config}-{run_no}"
     settings = Settings(db_path=work / "factory.duckdb", home=work / "home")

@@ -21,7 +21,7 @@ from factory.docker.runtime import connect  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
 from factory.pipeline.build import build_pending  # noqa: E402
 from factory.pipeline.export import export_jsonl  # noqa: E402
-from factory.store.store import Store  # noqa: E402
+from factory.store import Store  # noqa: E402
 
 NAME = "bench/tinyledger"  # own image names, so the bench never removes images other runs use
 

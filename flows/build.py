@@ -18,7 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from factory.core.models import outcome_label
 from factory.core.project import BuildOptions
 from factory.pipeline.build import BuildSession, open_session, plan, process
-from factory.store.store import Store
+from factory.store import Store
 from flows.common import (
     DockerSlots,
     backoff,

@@ -16,7 +16,7 @@ from prefect.states import State
 from factory.core import project as project_file
 from factory.core.models import Instance, Status, outcome_label
 from factory.core.project import Project
-from factory.store.store import Store
+from factory.store import Store
 
 #: Set by the CLI to show each finished instance on its progress bar (tasks run in threads that inherit it).
 on_instance_done: ContextVar[Callable[[Instance], None] | None] = ContextVar("on_instance_done", default=None)

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from factory.pipeline.export import export_jsonl
-from factory.store.store import Store
+from factory.store import Store
 from flows.common import load_project, open_store, run_name
 
 

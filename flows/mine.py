@@ -16,7 +16,7 @@ from factory.core.errors import UserError
 from factory.core.project import Project, Source
 from factory.mining.git_source import mine_git
 from factory.pipeline.demo import ensure_example
-from factory.store.store import Store
+from factory.store import Store
 from flows.common import load_project, open_store, run_name
 
 #: Built-in examples a source may name; each creates its repository under the project's home.

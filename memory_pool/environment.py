@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from factory.core.errors import UserError
 from factory.core.recipe import Recipe
-from factory.store.store import Store
+from factory.store import Store
 
 # --------------------------------------------------------------------------------------------------
 # Dependency names

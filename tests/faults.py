@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from factory.store.store import Store
+from factory.store import Store
 
 TERMINAL = {"valid", "rejected", "error", "build_failed"}
 

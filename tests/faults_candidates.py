@@ -16,7 +16,7 @@ from pathlib import Path
 
 from factory.core.settings import Settings
 from factory.docker.runtime import Sandbox, connect, run_sandboxed
-from factory.store.store import Store
+from factory.store import Store
 from tests.faults import FaultRow, rows_lost, snapshot, statuses
 from tests.repo_fixtures import new_repo, pyproject
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import docker
 
-from factory.store.store import Store
+from factory.store import Store
 from tests.faults import FaultRow, statuses
 from tests.repo_fixtures import new_repo, pyproject
 

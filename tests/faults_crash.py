@@ -228,7 +228,7 @@ def two_builds_row(example: Example, reference: bytes) -> FaultRow:
     message = " ".join((second.stdout + second.stderr).split())  # rich wraps long lines
     named = "in use" in message and str(first.pid) in message
     same = example.export(db) == reference
-    from factory.store.store import Store
+    from factory.store import Store
 
     with Store(db, read_only=True) as store:
         ids = [i.instance_id for i in store.instances()]

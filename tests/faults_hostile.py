@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from examples.tinyledger import _Git
-from factory.store.store import Store
+from factory.store import Store
 from tests.faults import FaultRow, Snapshot, rows_lost, snapshot, statuses
 from tests.repo_fixtures import pyproject
 

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from factory.core.project import BuildOptions
 from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
-from factory.store.store import Store
+from factory.store import Store
 from tests.faults import FaultRow, statuses
 from tests.repo_fixtures import new_repo, pyproject
 

@@ -31,7 +31,7 @@ import docker
 import duckdb
 import requests
 
-from factory.store.store import Store
+from factory.store import Store
 from tests.faults import FaultRow, jsonl_ids, statuses
 from tests.github_fixtures import START, BuiltIssue, PRSpec, build_pr_repo
 from tests.github_server import FakeGitHub, GitHubServer

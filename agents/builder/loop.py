@@ -25,7 +25,7 @@ from factory.core.settings import Settings
 from factory.grading.classify import Verdict
 from factory.grading.fail_to_pass import validate
 from factory.mining.mirror import Mirror, Snapshot
-from factory.store.store import Store
+from factory.store import Store
 
 
 @dataclass

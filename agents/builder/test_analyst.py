@@ -26,7 +26,7 @@ from factory.core.settings import Settings
 from factory.docker import base_images
 from factory.docker.runtime import BuildError, build_image, image_exists
 from factory.mining.mirror import Snapshot
-from factory.store.store import Store
+from factory.store import Store
 
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()

@@ -60,7 +60,7 @@ def _settings(db: Path | None = None, home: Path | None = None, **extra: object)
 
 
 def _open_store(settings: Settings):
-    from factory.store.store import Store
+    from factory.store import Store
 
     return Store(settings.db_path)
 
@@ -790,7 +790,7 @@ def clean(
     settings = _settings(db)
     last_use = {}
     if settings.db_path.exists():
-        from factory.store.store import Store
+        from factory.store import Store
 
         with Store(settings.db_path, read_only=True) as store:
             last_use = store.image_last_use()

@@ -33,7 +33,7 @@ DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (defaul
 @contextmanager
 def _pool(db: Path | None):
     """The pool over the store at ``--db`` (or FACTORY_DB, or ./factory.duckdb); closed on exit."""
-    from factory.store.store import Store
+    from factory.store import Store
     from memory_pool.environment import EnvironmentPool
 
     settings = Settings(db_path=db) if db is not None else Settings()

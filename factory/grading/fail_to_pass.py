@@ -19,7 +19,7 @@ from factory.grading.classify import Verdict, classify
 from factory.grading.failure_cause import fix_facts
 from factory.grading.runner import run_eval, unaccepted_ids
 from factory.grading.verdict import RunGrade
-from factory.store.store import Store
+from factory.store import Store
 
 
 def validate(

@@ -44,7 +44,7 @@ from factory.grading.runner import run_eval
 from factory.grading.verdict import RunGrade
 from factory.harness.predictions import Prediction, Predictions
 from factory.harness.predictions import load as load_predictions
-from factory.store.store import Store
+from factory.store import Store
 
 RUN_EVALUATION_DIR = Path("logs") / "run_evaluation"
 RUN_LABEL = "issue-factory.eval-run"

@@ -28,7 +28,7 @@ from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.split import SplitDiff, split_diff
 from factory.mining.text import commit_message, utf8_text
-from factory.store.store import Store
+from factory.store import Store
 
 _VERSION = re.compile(r"(\d+\.\d+)")
 _MERGE_SUBJECT = re.compile(r"^Merge (pull request|branch|remote-tracking branch)\b", re.I)

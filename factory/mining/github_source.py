@@ -36,7 +36,7 @@ from factory.mining.github_api import GitHubAPI
 from factory.mining.mirror import Mirror, open_mirror, redact
 from factory.mining.refs import parse_references
 from factory.mining.text import utf8_text
-from factory.store.store import Store
+from factory.store import Store
 
 _SLUG = re.compile(r"^[\w.-]+/[\w.-]+$")
 _BOT_LOGIN = re.compile(r"(\[bot\]|-bot)$", re.I)

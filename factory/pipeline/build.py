@@ -28,7 +28,7 @@ from factory.core.settings import Settings
 from factory.docker.runtime import BuildError, EngineError, connect, reap_leaked_containers
 from factory.grading import patch_safety
 from factory.mining.mirror import Mirror, open_mirror
-from factory.store.store import Store
+from factory.store import Store
 from memory_pool.environment import EnvironmentPool
 
 

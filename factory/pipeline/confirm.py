@@ -16,7 +16,7 @@ from dataclasses import replace
 from factory.core.models import Instance, Status
 from factory.grading.fail_to_pass import validate
 from factory.pipeline.build import BuildSession
-from factory.store.store import Store
+from factory.store import Store
 
 
 def unconfirmed(store: Store, runs_after: int, only: list[str] | None = None) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from examples import tinyledger
 from factory.core.models import outcome_label
-from factory.store.store import Store
+from factory.store import Store
 
 
 @dataclass

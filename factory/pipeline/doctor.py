@@ -71,7 +71,7 @@ def _ca_bundle(settings: Settings) -> Check:
 
 
 def _database(settings: Settings) -> Check:
-    from factory.store.store import Store
+    from factory.store import Store
 
     if not settings.db_path.exists():
         parent = settings.db_path.resolve().parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from factory.core.errors import UserError
 from factory.core.models import Status
-from factory.store.store import Store
+from factory.store import Store
 
 
 def instance_records(store: Store, include_all: bool = False) -> list[dict]:

@@ -1,0 +1,5 @@
+"""The DuckDB store: every record of every stage, in one file (``from factory.store import Store``)."""
+
+from factory.store.store import Store, StoreLocked
+
+__all__ = ["Store", "StoreLocked"]

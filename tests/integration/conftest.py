@@ -27,7 +27,7 @@ from factory.core.settings import Settings
 from factory.docker.runtime import process_alive
 from factory.mining.git_source import MineReport, mine_git
 from factory.pipeline.export import export_jsonl
-from factory.store.store import Store
+from factory.store import Store
 from tests.prefect_server import PrefectServer, prefect_server
 
 BASE_IMAGE = "issue-factory/python:3.11"

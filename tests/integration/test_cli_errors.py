@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from examples import tinyledger
-from factory.store.store import Store
+from factory.store import Store
 
 EXPECTED_COUNTS_KEYS = {"valid", "rejected", "error", "build_failed", "pending"}
 

@@ -8,7 +8,7 @@ the build stage finds a GitHub candidate's code through the clone URL recorded a
 from __future__ import annotations
 
 from factory.core.models import Status
-from factory.store.store import Store
+from factory.store import Store
 from tests.github_fixtures import START, BuiltIssue, PRSpec, build_pr_repo
 from tests.github_server import FakeGitHub, GitHubServer
 

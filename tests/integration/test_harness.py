@@ -16,7 +16,7 @@ import pytest
 
 from factory.harness.evaluate import dataset_from_store, evaluate
 from factory.pipeline.demo import summary
-from factory.store.store import Store
+from factory.store import Store
 
 FILES = {"report.json", "patch.diff", "eval.sh", "test_output.txt", "run_instance.log"}
 SUBJECTS = {

@@ -28,7 +28,7 @@ from factory.core.models import Instance, Status
 from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
 from factory.pipeline.build import build_pending
-from factory.store.store import Store
+from factory.store import Store
 from memory_pool.environment import EnvironmentPool, MemoryEntry
 from tests.integration.conftest import CliResult, cli_env
 from tests.llm_server import ScriptedLLM

@@ -26,7 +26,7 @@ from factory.core.models import Status
 from factory.core.project import BuildOptions
 from factory.mining.git_source import mine_git
 from factory.pipeline.export import export_jsonl
-from factory.store.store import Store
+from factory.store import Store
 from tests.integration.conftest import cli_env
 
 STAGES = {"mine", "build", "validate", "export", "pipeline"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from factory.core.settings import Settings
-from factory.store.store import Store
+from factory.store import Store
 
 
 class GitRepo:

@@ -13,7 +13,7 @@ from examples import tinyledger
 from factory.core.errors import UserError
 from factory.core.settings import Settings
 from factory.mining.git_source import mine_git
-from factory.store.store import Store
+from factory.store import Store
 
 NOT_CANDIDATE = "not a candidate"
 CANDIDATE_SUBJECTS = {s for s, outcome in tinyledger.EXPECTED.items() if outcome != NOT_CANDIDATE}

@@ -21,7 +21,7 @@ from factory.core.settings import Settings
 from factory.mining.github_api import GitHubAPI
 from factory.mining.github_source import mine_github
 from factory.pipeline.export import export_jsonl
-from factory.store.store import Store
+from factory.store import Store
 from tests.github_fixtures import START, BuiltIssue, PRSpec, build_many, build_pr_repo
 from tests.github_server import FakeGitHub, GitHubServer
 

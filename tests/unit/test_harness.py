@@ -28,7 +28,7 @@ from factory.harness.evaluate import (
     run_summary,
 )
 from factory.harness.predictions import Prediction, Predictions
-from factory.store.store import Store
+from factory.store import Store
 
 INST = EvalInstance("acme__x-1", "img", "script", "gold", ("t.py::f2p_a", "t.py::f2p_b"), ("t.py::p2p",))
 PRED = Prediction("acme__x-1", "m", "diff --git a/x b/x\n")

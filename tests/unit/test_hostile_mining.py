@@ -17,7 +17,7 @@ from factory.mining.git_source import NotACandidate, full_diff, mine_git, unusab
 from factory.mining.mirror import open_mirror, repo_slug
 from factory.mining.split import split_diff
 from factory.mining.text import commit_message, is_utf8, utf8_text
-from factory.store.store import Store
+from factory.store import Store
 
 FIX = {"src/app.py": "X = 2\n", "tests/test_app.py": "def test_x():\n    assert 2\n"}
 

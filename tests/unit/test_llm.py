@@ -25,7 +25,7 @@ from agents.llm import (
     price_for,
 )
 from factory.core.errors import UserError
-from factory.store.store import Store
+from factory.store import Store
 from tests.llm_server import ScriptedLLM
 
 MODEL = "test-model"

@@ -10,7 +10,7 @@ from agents.llm import Budget, LLMClient, LLMSettings
 from examples import weatherlib
 from factory.mining.git_source import candidate_from_commit
 from factory.mining.mirror import Snapshot, open_mirror
-from factory.store.store import Store
+from factory.store import Store
 from tests.llm_server import ScriptedLLM
 
 SCRIPT = [

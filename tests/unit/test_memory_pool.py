@@ -14,7 +14,7 @@ import pytest
 
 from factory.core.errors import UserError
 from factory.core.recipe import Recipe
-from factory.store.store import Store
+from factory.store import Store
 from memory_pool.environment import EnvironmentPool, MemoryEntry, dependency_names
 
 D0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

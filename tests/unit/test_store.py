@@ -12,8 +12,8 @@ import pytest
 
 from factory.core.errors import UserError
 from factory.core.models import Candidate, Instance, Status, Validation
+from factory.store import Store
 from factory.store import store as store_module
-from factory.store.store import Store
 
 RELEASED = [m.__name__ for m in store_module.MIGRATIONS]
 

@@ -15,13 +15,13 @@ import pytest
 
 from factory.core.errors import UserError
 from factory.core.models import Candidate, Instance, Status, Validation
-from factory.store.store import Store, StoreLocked
+from factory.store import Store, StoreLocked
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = """
 import sys, time
-from factory.store.store import Store
+from factory.store import Store
 
 store = Store(sys.argv[1])
 print("ready", flush=True)

@@ -26,7 +26,7 @@ from llm_server import ScriptedLLM  # noqa: E402
 from agents.llm import Budget, LLMClient, LLMSettings  # noqa: E402
 from examples import tinyledger, weatherlib  # noqa: E402
 from factory.core.models import Status  # noqa: E402
-from factory.core.settings import Settings  # noqa: E402
+from factory.core.settings import BuildSettings, Settings  # noqa: E402
 from factory.docker import base_images  # noqa: E402
 from factory.docker.runtime import connect  # noqa: E402
 from factory.mining.git_source import mine_git  # noqa: E402
@@ -37,7 +37,8 @@ MODEL = "gpt-4.1-mini"  # in the default price table, so the scripted calls cost
 
 
 def run_config(root: Path, repos: list[Path], label: str, use_memory: bool, server: ScriptedLLM) -> dict:
-    settings = Settings(db_path=root / label / "factory.duckdb", home=root / label / "home", use_memory=use_memory)
+    settings = Settings(db_path=root / label / "factory.duckdb", home=root / label / "home",
+                        build=BuildSettings(memory=use_memory))
     settings.home.mkdir(parents=True, exist_ok=True)
     with Store(settings.db_path) as store:
         for repo in repos:
@@ -84,7 +85,7 @@ def fmt(name: str, value: float) -> str:
 
 def main() -> None:
     client = connect()
-    base_images.ensure(client, Settings().default_python, Settings())
+    base_images.ensure(client, Settings().images.default_python, Settings())
     with tempfile.TemporaryDirectory(prefix="factory-bench-builder-") as tmp, \
             ScriptedLLM(weatherlib.scripted_reply, models=(MODEL,)) as server:
         root = Path(tmp)

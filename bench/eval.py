@@ -45,7 +45,7 @@ def measure(repeat: int, workdir: Path) -> dict:
     from factory.store import Store
 
     client = connect()
-    base_images.ensure(client, Settings().default_python, Settings())
+    base_images.ensure(client, Settings().images.default_python, Settings())
     repo = tinyledger.create(workdir / "tinyledger")
     settings = Settings(db_path=workdir / "factory.duckdb", home=workdir / "home")
     rows = []

@@ -30,7 +30,7 @@ from tests.prefect_server import prefect_server, use_local_server  # noqa: E402
 
 def factory_cmd() -> list[str]:
     script = Path(sys.executable).parent / "factory"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from factory.cli.app import main; main()"]
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from factory.cli import main; main()"]
 
 
 def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[Path], list[FaultRow]]]:

@@ -44,7 +44,8 @@ def main() -> None:
                 print(f"run {i + 1:>2}: {verdict.status.value}({verdict.reason})", flush=True)
     flagged = outcomes.get("rejected(flaky)", 0)
     print(f"flaky commit flagged flaky in {flagged} of {repeats} validations "
-          f"(runs_before={settings.runs_before}, runs_after={settings.runs_after}); outcomes: {dict(outcomes)}")
+          f"(runs_before={settings.build.runs_before}, runs_after={settings.build.runs_after}); "
+          f"outcomes: {dict(outcomes)}")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,7 @@ from tests.prefect_server import prefect_server, use_local_server  # noqa: E402
 def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:
     """One full mine → build → export of the example; returns wall seconds and what it produced."""
     from factory.core.models import Status
-    from factory.core.project import BuildOptions
-    from factory.core.settings import Settings
+    from factory.core.settings import BuildSettings, Settings
     from factory.mining.git_source import mine_git
     from factory.pipeline.build import build_pending
     from factory.pipeline.export import export_jsonl
@@ -60,7 +59,7 @@ def measure(config: str, root: Path, repo: Path, run_no: int) -> dict:
         common = {"config": str(project), "db": str(settings.db_path), "db_lock_wait": 0}
         mine_flow(home=str(settings.home), **common)
         workers = int(config.rsplit("-", 1)[1])
-        build_flow(options=BuildOptions(workers=workers), home=str(settings.home), **common)
+        build_flow(options=BuildSettings(workers=workers), home=str(settings.home), **common)
         export_flow(out=str(out), **common)
     seconds = time.monotonic() - started
     with Store(settings.db_path, read_only=True) as store:

@@ -63,7 +63,7 @@ def run_once(root: Path, repo: Path, label: str) -> dict[str, float]:
 def main() -> None:
     client = connect()
     settings = Settings()
-    base_images.ensure(client, settings.default_python, settings)
+    base_images.ensure(client, settings.images.default_python, settings)
     with tempfile.TemporaryDirectory(prefix="factory-bench-") as tmp:
         root = Path(tmp)
         repo = tinyledger.create(root / "tinyledger")

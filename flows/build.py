@@ -16,7 +16,7 @@ from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from factory.core.models import outcome_label
-from factory.core.project import BuildOptions
+from factory.core.settings import BuildSettings
 from factory.pipeline.build import BuildSession, open_session, plan, process
 from factory.store import Store
 from flows.common import (
@@ -29,7 +29,7 @@ from flows.common import (
     run_name,
 )
 
-#: Upper bound on threads; the real limit is ``BuildOptions.workers`` (the sliding window below).
+#: Upper bound on threads; the real limit is ``BuildSettings.workers`` (the sliding window below).
 MAX_WORKERS = 64
 
 
@@ -92,7 +92,7 @@ def enforce_image_budget(store: Store, max_gb: float) -> list[str]:
       log_prints=True)
 def build_flow(
     config: str | None = None,
-    options: BuildOptions | None = None,
+    options: BuildSettings | None = None,
     instances: list[str] | None = None,
     rebuild: bool = False,
     db: str | None = None,
@@ -109,11 +109,7 @@ def build_flow(
     logger = get_run_logger()
     project = load_project(config, db, home, db_lock_wait)
     options = options or project.build
-    settings = project.settings(
-        runs_before=options.runs_before, runs_after=options.runs_after, use_memory=options.memory,
-        exclude_newer=options.exclude_newer, llm_rounds=options.llm_rounds,
-        **options.sandbox_settings(),
-    )
+    settings = project.model_copy(update={"build": options})
     with open_store(project) as store:
         pending = plan(store, instances, rebuild)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,

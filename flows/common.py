@@ -7,15 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from pathlib import Path
 
 from prefect import get_run_logger
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from factory.core import project as project_file
 from factory.core.models import Instance, Status, outcome_label
 from factory.core.project import Project
+from factory.core.resolve import resolve
 from factory.store import Store
 
 #: Set by the CLI to show each finished instance on its progress bar (tasks run in threads that inherit it).
@@ -73,20 +72,12 @@ def load_project(
     config: str | None, db: str | None = None, home: str | None = None, db_lock_wait: float | None = None
 ) -> Project:
     """The project file a flow run was given (none: defaults and ``FACTORY_*``), with per-run overrides."""
-    project = project_file.load(config) if config else project_file.Project()
-    updates: dict[str, object] = {}
-    if db:
-        updates["db"] = Path(db).expanduser().absolute()
-    if home:
-        updates["home"] = Path(home).expanduser().absolute()
-    if db_lock_wait is not None:
-        updates["db_lock_wait"] = db_lock_wait
-    return project.model_copy(update=updates) if updates else project
+    return resolve(config, flags={"db": db or None, "home": home or None, "db_lock_wait": db_lock_wait})
 
 
 def open_store(project: Project) -> Store:
     """The project's store; waits (``db_lock_wait``) while another scheduled flow holds the file."""
-    return Store(project.settings().db_path, lock_wait=project.db_lock_wait, on_wait=get_run_logger().warning)
+    return Store(project.db_path, lock_wait=project.db_lock_wait, on_wait=get_run_logger().warning)
 
 
 def report_done(inst: Instance) -> None:

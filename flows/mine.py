@@ -30,7 +30,7 @@ def source_location(source: Source, project: Project) -> str:
     if source.example not in EXAMPLES:
         raise UserError(f"unknown example {source.example!r} in {project.path or 'the project'}",
                         f"use one of: {', '.join(sorted(EXAMPLES))}")
-    return str(ensure_example(project.settings().home / "examples" / source.example))
+    return str(ensure_example(project.home / "examples" / source.example))
 
 
 @task(name="mine-source", task_run_name="mine {source.label}", cache_policy=NONE, retries=0)
@@ -40,13 +40,13 @@ def mine_source(source: Source, project: Project, store: Store) -> dict:
         from factory.mining.github_api import GitHubAPI
         from factory.mining.github_source import mine_github
 
-        gh = mine_github(source.github, store, project.settings(), source.since, source.until, source.limit,
+        gh = mine_github(source.github, store, project, source.since, source.until, source.limit,
                          api=GitHubAPI.from_env(say=get_run_logger().warning), filters=project.github)
         get_run_logger().info("%s: scanned %d pull request(s), %d new candidate(s), %d API request(s)", gh.repo,
                               gh.scanned, len(gh.added), gh.requests)
         return {"repo": gh.repo, "scanned": gh.scanned, "added": len(gh.added), "already_known": gh.already_known,
                 "skipped": dict(gh.skipped), "requests": gh.requests}
-    report = mine_git(source_location(source, project), store, project.settings(), source.since, source.until,
+    report = mine_git(source_location(source, project), store, project, source.since, source.until,
                       source.limit, source.name, branch=source.branch)
     summary = {"repo": report.repo, "scanned": report.scanned, "added": len(report.added),
                "already_known": report.already_known, "skipped": dict(report.skipped)}

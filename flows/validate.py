@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from factory.core.project import ValidateOptions
+from factory.core.settings import ValidateSettings
 from factory.pipeline.build import BuildSession, open_session
 from factory.pipeline.confirm import confirm, unconfirmed
 from flows.build import MAX_WORKERS, run_window, settle
@@ -36,7 +36,7 @@ def confirm_instance(instance_id: str, session: BuildSession, slots: DockerSlots
       log_prints=True)
 def validate_flow(
     config: str | None = None,
-    options: ValidateOptions | None = None,
+    options: ValidateSettings | None = None,
     instances: list[str] | None = None,
     workers: int | None = None,
     db: str | None = None,
@@ -49,7 +49,7 @@ def validate_flow(
     project = load_project(config, db, home, db_lock_wait)
     options = options or project.validate_
     slots = workers or project.build.workers
-    settings = project.settings(runs_before=options.runs_before, runs_after=options.runs_after)
+    settings = project.model_copy(update={"validate_": options}).confirming()
     with open_store(project) as store:
         todo = unconfirmed(store, options.runs_after, instances)
         logger.info("%d valid instance(s) to confirm with %d before / %d after run(s)", len(todo),

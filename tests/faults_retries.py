@@ -14,8 +14,7 @@ from pathlib import Path
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from factory.core.project import BuildOptions
-from factory.core.settings import Settings
+from factory.core.settings import BuildSettings, Settings
 from factory.mining.git_source import mine_git
 from factory.store import Store
 from tests.faults import FaultRow, statuses
@@ -61,7 +60,7 @@ def retry_rows(workdir: Path) -> list[FaultRow]:
     settings = Settings(db_path=workdir / "f.duckdb", home=workdir / "home")
     with Store(settings.db_path) as store:
         mine_git(str(repo), store, settings)
-    options = BuildOptions(workers=2, infra_retries=RETRIES, retry_delay=DELAY, mem_limit="256m")
+    options = BuildSettings(workers=2, infra_retries=RETRIES, retry_delay=DELAY, mem_limit="256m")
     state = build_flow(options=options, db=str(settings.db_path), home=str(settings.home), db_lock_wait=0,
                        return_state=True)
     labels = statuses(settings.db_path)

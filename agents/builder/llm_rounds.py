@@ -65,7 +65,7 @@ def run_llm_rounds(builder, last):
     recipe = last.recipe
     facts_text = ""
     try:
-        for round_no in range(ctx.settings.llm_rounds):
+        for round_no in range(ctx.settings.build.llm_rounds):
             started = time.monotonic()
             if route == "explorer" or not facts_text:
                 facts_text, tokens = llm_explorer.explore(session, builder.snapshot, cand, builder.facts,
@@ -99,7 +99,7 @@ def run_llm_rounds(builder, last):
                             routing.feedback[:500], tokens=tokens)
             route = routing.role
             feedback[route] = routing.feedback
-        last.detail = f"{last.detail} (LLM rounds exhausted: {ctx.settings.llm_rounds})"
+        last.detail = f"{last.detail} (LLM rounds exhausted: {ctx.settings.build.llm_rounds})"
     except BudgetExceeded as exc:
         last.detail = f"{last.detail} (LLM stopped: budget {exc.reason} reached)"
         builder._record("test_analyst", "llm budget", "stopped", time.monotonic(), exc.reason)

@@ -90,7 +90,7 @@ class Builder:
         self.ctx = ctx
         self.candidate = candidate
         self.snapshot = Snapshot(mirror, candidate.base_commit)
-        self.facts = explorer.explore(self.snapshot, ctx.settings.default_python)
+        self.facts = explorer.explore(self.snapshot, ctx.settings.images.default_python)
         self.base_date = mirror.repo.commit(candidate.base_commit).committed_datetime
         """Date of base_commit: the dependency cut-off and the memory pool's notion of "when"."""
         self.tried: set[str] = set()
@@ -109,7 +109,7 @@ class Builder:
         ))
 
     def _cutoff(self) -> str:
-        if not self.ctx.settings.exclude_newer:
+        if not self.ctx.settings.build.exclude_newer:
             return ""
         return environment_manager.exclude_newer_date(self.base_date)
 
@@ -119,7 +119,7 @@ class Builder:
         """Render, build and validate ``recipe``; None if this exact build was already tried."""
         cand, ctx = self.candidate, self.ctx
         fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
-        cutoff_date = self.base_date if ctx.settings.exclude_newer else None
+        cutoff_date = self.base_date if ctx.settings.build.exclude_newer else None
         started = time.monotonic()
         base_id = test_analyst.base_image_id(ctx.client, recipe.python_version, ctx.settings)
         plan = environment_manager.plan_env(cand, recipe, fp, cutoff_date, base_id)

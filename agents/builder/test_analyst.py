@@ -121,10 +121,10 @@ def build_env(
             image_id = build_image(
                 client, context, plan.image_tag,
                 extra_labels={"issue-factory.kind": "env", "issue-factory.fingerprint": plan.fingerprint},
-                log_path=log_path, timeout=settings.build_timeout,
+                log_path=log_path, timeout=settings.build.build_timeout,
             )
         except BuildError as exc:
-            detail = explain_build_failure(exc.log, settings.max_log_excerpt)
+            detail = explain_build_failure(exc.log, settings.build.max_log_excerpt)
             seconds = time.monotonic() - started
             store.save_environment(record("failed", detail, str(log_path), seconds))
             return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=seconds)
@@ -156,10 +156,10 @@ def build_instance(
             build_image(
                 client, context, plan.image_tag,
                 extra_labels={"issue-factory.kind": "instance", "issue-factory.env": plan.env_image},
-                log_path=log_path, timeout=settings.build_timeout,
+                log_path=log_path, timeout=settings.build.build_timeout,
             )
         except BuildError as exc:
-            detail = explain_build_failure(exc.log, settings.max_log_excerpt)
+            detail = explain_build_failure(exc.log, settings.build.max_log_excerpt)
             return ImageOutcome(False, detail=detail, log_path=str(log_path), seconds=time.monotonic() - started)
         finally:
             shutil.rmtree(context, ignore_errors=True)

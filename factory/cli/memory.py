@@ -1,7 +1,8 @@
 """``factory memory``: look into, export and import the environment memory pool (memory_pool.environment).
 
-Same conventions as :mod:`factory.cli.app`: thin commands, heavy imports inside them, ``--db`` everywhere,
-``--json`` where a script would want it, and a :class:`UserError` for anything the user can fix.
+Same conventions as every command (:mod:`factory.cli.common`): thin commands, heavy imports inside them,
+``--db`` everywhere, ``--json`` where a script would want it, and a :class:`UserError` for anything the
+user can fix.
 """
 
 from __future__ import annotations
@@ -12,22 +13,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from factory.core.settings import Settings
+from factory.cli.common import DbOption, console, out, project_settings
 
 memory_app = typer.Typer(
     help="The environment memory pool: recipes proven by fail2pass, shareable as a JSONL file.",
     no_args_is_help=True,
 )
-console = Console(stderr=True)
-out = Console()
-if not out.is_terminal:  # logs and pipes: wide enough that tables do not fold every cell
-    out = Console(width=160)
-
-DbOption = Annotated[Path | None, typer.Option("--db", help="DuckDB file (default ./factory.duckdb or FACTORY_DB).")]
 
 
 @contextmanager
@@ -36,7 +30,7 @@ def _pool(db: Path | None):
     from factory.store import Store
     from memory_pool.environment import EnvironmentPool
 
-    settings = Settings(db_path=db) if db is not None else Settings()
+    settings = project_settings(db=db)
     with Store(settings.db_path) as store:
         yield EnvironmentPool(store)
 

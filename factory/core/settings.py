@@ -1,81 +1,163 @@
-"""Settings shared by every stage, read once from the environment (``FACTORY_*``) and CLI flags.
+"""Every setting of the factory, in one model: its default, its docstring, its ``factory.toml`` key and
+its environment variable are declared once, here.
 
-One pydantic model so that a flow, the CLI and a test all see the same defaults, each documented.
+Why one model: a flow, the CLI, a test and the docs must see the same defaults. Before this model they
+were written three times (library settings, the project file's build options, the CLI's help strings)
+and disagreed. Now ``--help`` texts, ``factory config``, ``factory.toml`` validation and the env-var
+overrides are all read from these fields, so they cannot. Where a value comes from is decided in
+``factory/core/resolve.py``: defaults < ``factory.toml`` < environment < command-line flags.
+
+The tables mirror ``factory.toml``: top-level keys, then ``[mine]``, ``[build]``, ``[validate]``,
+``[images]``, ``[export]`` and ``[github]``. A field's environment variable (if any) is named in its
+``json_schema_extra`` with :func:`env`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Python versions the offline bootstrap can make, with the Debian release that ships each.
 DEBIAN_PYTHONS: dict[str, str] = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
 
-
-def _default_ca_bundle() -> str:
-    for var in ("FACTORY_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"):
-        value = os.environ.get(var)
-        if value and Path(value).is_file():
-            return value
-    fallback = Path("/etc/ssl/certs/ca-certificates.crt")
-    return str(fallback) if fallback.is_file() else ""
+#: The host CA bundle Debian ships: the default when no CA variable names another one.
+DEBIAN_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def _int_env(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        from factory.core.errors import UserError
-
-        raise UserError(f"{name}={value!r} is not a whole number", f"set {name} to e.g. {default}") from exc
+def env(*names: str) -> dict[str, Any]:
+    """Field metadata: the environment variable(s) that override a setting (the first one set wins)."""
+    return {"env": list(names)}
 
 
-class Settings(BaseModel):
-    db_path: Path = Field(default_factory=lambda: Path(os.environ.get("FACTORY_DB", "factory.duckdb")))
-    """The DuckDB file holding every record (``--db`` / ``FACTORY_DB``)."""
-    home: Path = Field(default_factory=lambda: Path(os.environ.get("FACTORY_HOME", ".factory")))
-    """Work directory: repo mirrors, build contexts and run logs (``FACTORY_HOME``)."""
-    runs_before: int = 1
-    """Runs of the eval script with the test patch only; all must fail."""
-    runs_after: int = 2
-    """Runs with test patch + gold patch; all must pass, with identical per-test outcomes."""
-    run_timeout: int = Field(default_factory=lambda: _int_env("FACTORY_RUN_TIMEOUT", 600))
-    """Seconds one test run may take before its container is killed (→ ``error(timeout)``)."""
-    build_timeout: int = 1800
-    mem_limit: str = Field(default_factory=lambda: os.environ.get("FACTORY_MEM_LIMIT", "2g"))
-    """Memory limit of a test container (swap included); beyond it the run ends as ``error(oom)``."""
-    pids_limit: int = Field(default_factory=lambda: _int_env("FACTORY_PIDS_LIMIT", 512))
-    """Processes (threads included) a test container may hold: a fork bomb stops here."""
-    cpus: float = Field(default_factory=lambda: float(_int_env("FACTORY_CPUS", 1)))
-    """CPUs a test container may use, so one run cannot starve the others or the host."""
-    ca_bundle: str = Field(default_factory=_default_ca_bundle)
-    """Host CA bundle installed into every image so installs work behind TLS-intercepting proxies."""
-    registry_timeout: float = 8.0
-    """Seconds to wait for a registry before ``images ensure`` falls back to the offline bootstrap."""
-    debian_mirror: str = Field(
-        default_factory=lambda: os.environ.get("FACTORY_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    )
+class Section(BaseModel):
+    """A table of settings: unknown keys are errors, and attribute docstrings become field descriptions
+    (what ``--help``, ``factory config`` and the docs print)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
+
+
+class MineSettings(Section):
+    """How ``mine`` works for every source (``[mine]``)."""
+
+    max_diff_bytes: int = Field(default=1_000_000, ge=1, json_schema_extra=env("FACTORY_MAX_DIFF_BYTES"))
+    """Skip a fix whose whole diff (patch + test patch, binary hunks included) is longer than this many
+    bytes, as diff_too_large."""
+
+
+class BuildSettings(Section):
+    """How ``build`` (and the build step of ``pipeline``) works (``[build]``; the flags of ``factory build``)."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Candidates built and validated at once (Docker slots on this engine)."""
+    runs_before: int = Field(default=1, ge=1)
+    """Runs with the test patch only; all must fail."""
+    runs_after: int = Field(default=2, ge=1)
+    """Runs with test + gold patch; all must pass, with identical per-test outcomes."""
+    run_timeout: int = Field(default=600, ge=1, json_schema_extra=env("FACTORY_RUN_TIMEOUT"))
+    """Seconds one test run may take before its container is killed (then error(timeout))."""
+    build_timeout: int = Field(default=1800, ge=1)
+    """Seconds one image build may take."""
+    mem_limit: str = Field(default="2g", pattern=r"^\d+(\.\d+)?[bkmgBKMG]?$",
+                           json_schema_extra=env("FACTORY_MEM_LIMIT"))
+    """Memory of one test run, Docker syntax (2g, 512m), swap included; beyond it the run ends error(oom)."""
+    pids_limit: int = Field(default=512, ge=16, json_schema_extra=env("FACTORY_PIDS_LIMIT"))
+    """Processes (threads included) one test run may hold: a fork bomb stops here."""
+    cpus: float = Field(default=1.0, gt=0, json_schema_extra=env("FACTORY_CPUS"))
+    """CPUs one test run may use, so one run cannot starve the others or the host."""
+    memory: bool = True
+    """Try proven recipes from the environment memory pool first."""
+    exclude_newer: bool = Field(default=True, json_schema_extra=env("FACTORY_EXCLUDE_NEWER"))
+    """Resolve dependencies as of the base commit's month (uv --exclude-newer), so old commits get the
+    packages they were tested with."""
+    llm: bool = True
+    """Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured."""
+    replay: bool = False
+    """Answer LLM calls from the recorded ledger only (no model needed)."""
+    llm_rounds: int = Field(default=3, ge=0)
+    """LLM rounds per candidate after memory and heuristics failed."""
+    max_llm_calls: int = Field(default=40, ge=0)
+    """LLM budget per instance: calls."""
+    max_llm_usd: float = Field(default=0.50, ge=0)
+    """LLM budget per instance: US dollars."""
+    max_llm_seconds: float = Field(default=1800.0, ge=0)
+    """LLM budget per instance: wall seconds."""
+    infra_retries: int = Field(default=2, ge=0)
+    """How often Prefect retries a candidate that ended in an infrastructure error (never a rejection)."""
+    retry_delay: float = Field(default=30.0, ge=0)
+    """Seconds before the first retry; each further retry waits twice as long."""
+    max_image_gb: float | None = Field(default=None, gt=0)
+    """After the build, evict our least recently used env/instance images until they fit in this many GB
+    (unset: no budget)."""
+    max_log_excerpt: int = Field(default=4000, ge=100)
+    """Characters of a failing build/run log kept in the DB (the whole log stays on disk)."""
+
+
+class ValidateSettings(Section):
+    """The ``validate`` stage: confirmation runs for instances already found valid (``[validate]``)."""
+
+    runs_before: int = Field(default=1, ge=1)
+    """Confirmation runs with the test patch only."""
+    runs_after: int = Field(default=2, ge=1)
+    """Valid instances with fewer stored after-runs than this are validated again with these counts
+    (raise it, e.g. to 5, to confirm every new instance more strictly than the build's quick check)."""
+
+
+class ImageSettings(Section):
+    """Base images: registry, offline bootstrap and the CA bundle baked into them (``[images]``)."""
+
     default_python: str = "3.11"
     """Preferred Python when a project supports several (the one the host base image usually has)."""
-    exclude_newer: bool = Field(
-        default_factory=lambda: os.environ.get("FACTORY_EXCLUDE_NEWER", "1").lower() not in ("0", "false", "no")
-    )
-    """Resolve dependencies as of the base commit's month (uv ``--exclude-newer``), so old commits get
-    the packages they were tested with (``--no-exclude-newer`` / ``FACTORY_EXCLUDE_NEWER=0`` to disable)."""
-    use_memory: bool = True
-    """Try proven recipes from the environment memory pool first (``--no-memory`` to disable)."""
-    llm_rounds: int = 3
-    """LLM rounds per candidate after memory and heuristics failed (when a model is configured)."""
-    max_diff_bytes: int = Field(default_factory=lambda: _int_env("FACTORY_MAX_DIFF_BYTES", 1_000_000), ge=1)
-    """Mining skips a fix whose whole diff (patch + test patch, binary hunks included) is longer than this
-    many bytes, as ``diff_too_large`` (``factory mine --max-diff-bytes``, ``[mine] max_diff_bytes``)."""
-    max_log_excerpt: int = 4000
-    """Characters of a failing build/run log kept in the DB (the whole log stays on disk)."""
+    ca_bundle: str = Field(
+        default_factory=lambda: str(DEBIAN_CA_BUNDLE) if DEBIAN_CA_BUNDLE.is_file() else "",
+        json_schema_extra=env("FACTORY_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE"))
+    """Host CA bundle installed into every image, so installs work behind TLS-intercepting proxies."""
+    registry_timeout: float = Field(default=8.0, ge=0)
+    """Seconds to wait for a registry before images ensure falls back to the offline bootstrap."""
+    debian_mirror: str = Field(default="http://deb.debian.org/debian", json_schema_extra=env("FACTORY_DEBIAN_MIRROR"))
+    """Debian mirror of the offline bootstrap (debootstrap)."""
+
+
+class GitHubFilters(Section):
+    """Which merged pull requests become candidates (besides resolving an issue and touching tests + code)."""
+
+    max_files: int = Field(default=50, ge=1)
+    """Pull requests changing more files than this are skipped (huge refactors make poor tasks)."""
+    max_lines: int = Field(default=2000, ge=1)
+    """Pull requests changing more added + deleted lines than this are skipped."""
+    exclude_bots: bool = True
+    """Skip pull requests opened by bots (dependabot, renovate, ...)."""
+    require_issue_body: bool = True
+    """Skip when every resolved issue has an empty body (no problem statement to solve)."""
+
+
+class ExportSettings(Section):
+    """The export stage (``[export]``)."""
+
+    out: Path = Path("dataset.jsonl")
+    """Where the export flow writes the dataset (in factory.toml: relative to the file)."""
+    include_all: bool = False
+    """Also export rejected / failed instances (for analysis, not training)."""
+
+
+class Settings(Section):
+    """Every setting of a factory run; :class:`factory.core.project.Project` adds what to work on."""
+
+    db_path: Path = Field(default=Path("factory.duckdb"), alias="db", validate_default=True,
+                          json_schema_extra=env("FACTORY_DB"))
+    """The DuckDB file holding every record (in factory.toml: relative to the file)."""
+    home: Path = Field(default=Path(".factory"), validate_default=True, json_schema_extra=env("FACTORY_HOME"))
+    """Work directory: repo mirrors, build contexts and run logs (in factory.toml: relative to the file)."""
+    db_lock_wait: float = Field(default=1800.0, ge=0)
+    """Seconds a scheduled flow waits for the DuckDB file while another factory process holds it."""
+    mine: MineSettings = Field(default_factory=MineSettings)
+    build: BuildSettings = Field(default_factory=BuildSettings)
+    validate_: ValidateSettings = Field(default_factory=ValidateSettings, alias="validate")
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
+    github: GitHubFilters = Field(default_factory=GitHubFilters)
+    """Filters for github = ... sources (max_files, max_lines, exclude_bots, require_issue_body)."""
 
     @field_validator("home", "db_path")
     @classmethod
@@ -94,3 +176,8 @@ class Settings(BaseModel):
     @property
     def contexts_dir(self) -> Path:
         return self.home / "contexts"
+
+    def confirming(self) -> Settings:
+        """These settings with the ``[validate]`` run counts in place of the build's (the validate stage)."""
+        runs = {"runs_before": self.validate_.runs_before, "runs_after": self.validate_.runs_after}
+        return self.model_copy(update={"build": self.build.model_copy(update=runs)})

@@ -38,8 +38,8 @@ def rootfs_tag(suite: str) -> str:
 
 
 def _ca_bytes(settings: Settings) -> bytes:
-    if settings.ca_bundle and Path(settings.ca_bundle).is_file():
-        return Path(settings.ca_bundle).read_bytes()
+    if settings.images.ca_bundle and Path(settings.images.ca_bundle).is_file():
+        return Path(settings.images.ca_bundle).read_bytes()
     return b""
 
 
@@ -75,7 +75,7 @@ def ensure(
     if image_exists(client, rootfs_tag(suite)):
         return _top_layer(client, rootfs_tag(suite), python_version, settings, from_registry=False)
     slim = f"python:{python_version}-slim"
-    if image_exists(client, slim) or _pull(client, slim, settings.registry_timeout):
+    if image_exists(client, slim) or _pull(client, slim, settings.images.registry_timeout):
         say(f"using {slim} from the registry")
         return _top_layer(client, slim, python_version, settings, from_registry=True)
     say(f"no registry answered; bootstrapping Python {python_version} from Debian {suite} (a few minutes)")
@@ -118,7 +118,7 @@ def bootstrap(
         target = work / "rootfs"
         cmd = [
             "debootstrap", "--variant=minbase", f"--include={','.join(DEBOOTSTRAP_PACKAGES)}",
-            suite, str(target), settings.debian_mirror,
+            suite, str(target), settings.images.debian_mirror,
         ]
         say(f"$ {' '.join(cmd)}")
         done = subprocess.run(cmd, capture_output=True, text=True)

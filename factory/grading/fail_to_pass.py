@@ -35,8 +35,8 @@ def validate(
     store.clear_validations(candidate.instance_id)
     log_dir.mkdir(parents=True, exist_ok=True)
     grades: dict[str, list[RunGrade]] = {"before": [], "after": []}
-    plan = [("before", i, "") for i in range(settings.runs_before)]
-    plan += [("after", i, candidate.patch) for i in range(settings.runs_after)]
+    plan = [("before", i, "") for i in range(settings.build.runs_before)]
+    plan += [("after", i, candidate.patch) for i in range(settings.build.runs_after)]
     for phase, index, patch in plan:
         result, grade = run_eval(
             client, image, eval_script, patch, "gold_patch", settings,

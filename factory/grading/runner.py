@@ -25,7 +25,7 @@ from factory.grading.verdict import RunGrade, grade_files
 
 
 def sandbox(settings: Settings) -> Sandbox:
-    return Sandbox(settings.mem_limit, settings.pids_limit, settings.cpus, settings.run_timeout)
+    return Sandbox(settings.build.mem_limit, settings.build.pids_limit, settings.build.cpus, settings.build.run_timeout)
 
 
 def run_eval(

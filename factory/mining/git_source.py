@@ -220,7 +220,7 @@ def mine_git(
         if sha in known:
             report.already_known += 1
             continue
-        result = candidate_from_commit(mirror, repo.commit(sha), taken, settings.max_diff_bytes)
+        result = candidate_from_commit(mirror, repo.commit(sha), taken, settings.mine.max_diff_bytes)
         if isinstance(result, str):
             report.skipped[result] += 1
             continue

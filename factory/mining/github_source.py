@@ -28,9 +28,8 @@ import git
 from github import UnknownObjectException
 
 from factory.core.errors import UserError
-from factory.core.github_filters import GitHubFilters
 from factory.core.models import Candidate
-from factory.core.settings import Settings
+from factory.core.settings import GitHubFilters, Settings
 from factory.mining.git_source import _version, message_of, usable_split
 from factory.mining.github_api import GitHubAPI
 from factory.mining.mirror import Mirror, open_mirror, redact
@@ -141,7 +140,7 @@ def mine_github(
             break  # the cursor stays before this PR: the next run continues here
         report.scanned += 1
         outcome = _consider(pr, api, git_repo, mirror, full_name, filters, since, until, known_pulls,
-                            known_commits, taken, settings.max_diff_bytes)
+                            known_commits, taken, settings.mine.max_diff_bytes)
         if isinstance(outcome, Candidate):
             store.add_candidates([outcome])
             report.added.append(outcome.instance_id)

@@ -118,7 +118,7 @@ def open_session(
     reaped = reap_leaked_containers(client)
     ctx = BuildContext(
         client=client, store=store, settings=settings, log_dir=settings.runs_dir / new_run_id(),
-        pool=EnvironmentPool(store) if settings.use_memory else None, llm=llm, budget=budget,
+        pool=EnvironmentPool(store) if settings.build.memory else None, llm=llm, budget=budget,
         rebuild_failed=rebuild,
     )
     return BuildSession(ctx, _Mirrors(settings, store), reaped)

@@ -53,20 +53,20 @@ def _docker(settings: Settings) -> tuple[list[Check], object | None]:
 def _base_image(client, settings: Settings) -> Check:
     from factory.docker import base_images
 
-    tag = base_images.base_tag(settings.default_python)
-    if base_images.is_current(client, settings.default_python, settings):
+    tag = base_images.base_tag(settings.images.default_python)
+    if base_images.is_current(client, settings.images.default_python, settings):
         return Check("base image", True, f"{tag} present, with the current CA bundle")
     return Check("base image", False, f"{tag} missing or built with another CA bundle",
                  "run `factory images ensure` (offline: `factory images bootstrap`)")
 
 
 def _ca_bundle(settings: Settings) -> Check:
-    if not settings.ca_bundle:
+    if not settings.images.ca_bundle:
         return Check("CA bundle", False, "no host CA bundle found",
                      "set FACTORY_CA_BUNDLE (or SSL_CERT_FILE) if installs go through a TLS proxy")
-    text = Path(settings.ca_bundle).read_text(errors="replace")
+    text = Path(settings.images.ca_bundle).read_text(errors="replace")
     count = text.count("BEGIN CERTIFICATE")
-    return Check("CA bundle", count > 0, f"{settings.ca_bundle} ({count} certificates)",
+    return Check("CA bundle", count > 0, f"{settings.images.ca_bundle} ({count} certificates)",
                  "point FACTORY_CA_BUNDLE at a PEM file of CA certificates")
 
 

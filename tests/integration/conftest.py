@@ -22,8 +22,7 @@ import pytest
 
 from examples import tinyledger
 from factory.core.errors import UserError
-from factory.core.project import BuildOptions
-from factory.core.settings import Settings
+from factory.core.settings import BuildSettings, Settings
 from factory.docker.runtime import process_alive
 from factory.mining.git_source import MineReport, mine_git
 from factory.pipeline.export import export_jsonl
@@ -39,7 +38,7 @@ def _factory_command() -> list[str]:
     script = Path(sys.executable).parent / "factory"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from factory.cli.app import main; main()"]
+    return [sys.executable, "-c", "from factory.cli import main; main()"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -160,7 +159,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.Doc
     try:
         mined = mine_git(str(repo), store, settings)
         before = store.table_counts()["validations"]
-        result = build_flow(options=BuildOptions(workers=2), db=str(settings.db_path), home=str(settings.home),
+        result = build_flow(options=BuildSettings(workers=2), db=str(settings.db_path), home=str(settings.home),
                             db_lock_wait=0)
         export_path = root / "dataset.jsonl"
         exported = export_jsonl(store, export_path)

@@ -23,7 +23,7 @@ from prefect.deployments import run_deployment
 
 from examples import tinyledger
 from factory.core.models import Status
-from factory.core.project import BuildOptions
+from factory.core.settings import BuildSettings
 from factory.mining.git_source import mine_git
 from factory.pipeline.export import export_jsonl
 from factory.store import Store
@@ -75,7 +75,7 @@ def test_one_worker_exports_exactly_what_two_workers_export(pipeline, tmp_path):
     db, home = tmp_path / "one.duckdb", tmp_path / "home"
     with Store(db) as store:
         mine_git(str(pipeline.repo), store, pipeline.settings.model_copy(update={"db_path": db, "home": home}))
-    result = build_flow(options=BuildOptions(workers=1), db=str(db), home=str(home), db_lock_wait=0)
+    result = build_flow(options=BuildSettings(workers=1), db=str(db), home=str(home), db_lock_wait=0)
     assert sorted(result["outcomes"]) == sorted(pipeline.outcomes)
     out = tmp_path / "one.jsonl"
     with Store(db) as store:

@@ -13,7 +13,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.types.entrypoint import EntrypointType
 
 from factory.core.errors import UserError
-from factory.core.project import Project, Schedules, load
+from factory.core.project import Project, Schedules
+from factory.core.resolve import load
 from flows.deployments import DEPLOYMENTS, runner_deployments
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -256,7 +256,7 @@ def test_an_interrupted_mine_keeps_what_it_stored_and_the_rerun_finishes_without
 
 
 def test_filters_are_configurable(small, tmp_path):
-    from factory.core.github_filters import GitHubFilters
+    from factory.core.settings import GitHubFilters
 
     _built, fake = small
     settings = _settings(tmp_path)

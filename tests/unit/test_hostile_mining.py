@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from factory.cli.app import app
+from factory.cli import app
 from factory.core.errors import UserError
-from factory.core.project import load
-from factory.core.settings import Settings
+from factory.core.resolve import load
+from factory.core.settings import MineSettings, Settings
 from factory.mining.git_source import NotACandidate, full_diff, mine_git, unusable
 from factory.mining.mirror import open_mirror, repo_slug
 from factory.mining.split import split_diff
@@ -152,7 +152,7 @@ def test_mine_skips_with_named_reasons(make_repo, store: Store, settings: Settin
     repo("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(helper.root), "vendor/helper")
     repo.commit("Vendor", {"src/app.py": "X = 4\n", "tests/test_app.py": "def test_x():\n    assert 4\n"})
     repo.commit("Fine (#9)", {"src/app.py": "X = 5\n", "tests/test_app.py": "def test_x():\n    assert 5\n"})
-    small = settings.model_copy(update={"max_diff_bytes": 10_000})
+    small = settings.model_copy(update={"mine": MineSettings(max_diff_bytes=10_000)})
     report = mine_git(str(repo.root), store, small)
     assert report.added == ["local__odd-9"]
     assert dict(report.skipped) == {"root_commit": 1, "diff_too_large": 1, "non_utf8_path": 1,
@@ -230,12 +230,13 @@ def test_repo_slug_of_a_latin1_folder() -> None:
 
 def test_max_diff_bytes_from_env_file_and_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FACTORY_MAX_DIFF_BYTES", raising=False)
-    assert Settings().max_diff_bytes == 1_000_000
-    monkeypatch.setenv("FACTORY_MAX_DIFF_BYTES", "5000")
-    assert Settings().max_diff_bytes == 5000
+    assert Settings().mine.max_diff_bytes == 1_000_000
     path = tmp_path / "factory.toml"
     path.write_text("[mine]\nmax_diff_bytes = 2000\n")
-    assert load(path).settings().max_diff_bytes == 2000
+    assert load(path).mine.max_diff_bytes == 2000
+    monkeypatch.setenv("FACTORY_MAX_DIFF_BYTES", "5000")  # the environment beats the file
+    assert load(path).mine.max_diff_bytes == 5000
+    monkeypatch.delenv("FACTORY_MAX_DIFF_BYTES")
     path.write_text("[mine]\nmax_diff_bytes = 0\n")
     with pytest.raises(UserError, match="mine.max_diff_bytes"):
         load(path)

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from factory.core.errors import UserError
-from factory.core.project import BuildOptions, ExportOptions, Project, Schedules, Source, ValidateOptions, load
+from factory.core.project import Project, Schedules, Source
+from factory.core.resolve import load, resolve
+from factory.core.settings import BuildSettings, ExportSettings, ValidateSettings
 from flows.deployments import DEPLOYMENTS
 from flows.mine import source_location
 
@@ -28,11 +30,11 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
     project = load(path)
     assert project.path == path.absolute()
     assert project.name == "issue-factory"
-    assert (project.db, project.home, project.db_lock_wait) == (None, None, 1800.0)
+    assert (project.db_path, project.home, project.db_lock_wait) == (Project().db_path, Project().home, 1800.0)
     assert project.sources == []
-    assert project.build == BuildOptions()
-    assert project.validate_ == ValidateOptions()
-    assert project.export == ExportOptions()
+    assert project.build == BuildSettings()
+    assert project.validate_ == ValidateSettings()
+    assert project.export == ExportSettings()
     assert project.schedules == Schedules()
     assert project.model_dump() == Project().model_dump()  # `path` is excluded from the dump
 
@@ -40,7 +42,7 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
 def test_no_file_in_cwd_gives_defaults_without_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     project = load(None)
-    assert project == Project()
+    assert project.model_dump() == Project().model_dump()
     assert project.path is None
     assert project.root == tmp_path  # defaults are relative to the working directory
 
@@ -79,8 +81,7 @@ def test_relative_paths_resolve_against_the_file(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv("FACTORY_DB", raising=False)
     monkeypatch.delenv("FACTORY_HOME", raising=False)
 
-    project = load(path)
-    settings = project.settings()
+    settings = project = load(path)
     assert settings.db_path == project_dir / "data" / "f.duckdb"
     assert settings.home == project_dir / "work"
     assert project.resolve(project.export.out) == project_dir / "out" / "dataset.jsonl"
@@ -95,7 +96,7 @@ def test_relative_file_argument_is_made_absolute(tmp_path: Path, monkeypatch: py
     project = load("sub/factory.toml")
     assert project.path == tmp_path / "sub" / "factory.toml"
     monkeypatch.chdir(tmp_path.parent)  # a later chdir (a worker's) changes nothing
-    assert project.settings().db_path == tmp_path / "sub" / "f.duckdb"
+    assert project.db_path == tmp_path / "sub" / "f.duckdb"
 
 
 def test_absolute_paths_and_urls_are_kept(tmp_path: Path) -> None:
@@ -105,25 +106,52 @@ def test_absolute_paths_and_urls_are_kept(tmp_path: Path) -> None:
         f'db = "{db.as_posix()}"\n[[sources]]\ngit = "https://github.com/pallets/click.git"\n',
     )
     project = load(path)
-    assert project.settings().db_path == db
+    assert project.db_path == db
     assert source_location(project.sources[0], project) == "https://github.com/pallets/click.git"
 
 
-def test_file_settings_beat_environment_and_overrides_beat_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_beats_file_and_flags_beat_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """defaults < factory.toml < environment < flags, for every setting, with each value's origin."""
     monkeypatch.setenv("FACTORY_DB", str(tmp_path / "env.duckdb"))
+    monkeypatch.setenv("FACTORY_CPUS", "0.5")
+    monkeypatch.delenv("FACTORY_RUN_TIMEOUT", raising=False)
     path = write(
         tmp_path / "factory.toml",
-        'db = "file.duckdb"\n[build]\nruns_before = 2\nruns_after = 4\nmemory = false\nrun_timeout = 77\n',
+        'db = "file.duckdb"\n[build]\nruns_before = 2\nruns_after = 4\nmemory = false\nrun_timeout = 77\ncpus = 2\n',
     )
-    project = load(path)
-    settings = project.settings()
-    assert settings.db_path == tmp_path / "file.duckdb"
-    assert (settings.runs_before, settings.runs_after, settings.use_memory, settings.run_timeout) == (2, 4, False, 77)
-    assert project.settings(runs_after=9).runs_after == 9
-    # No db in the file: the environment decides.
-    assert load(write(tmp_path / "bare.toml", "")).settings().db_path == tmp_path / "env.duckdb"
+    settings = load(path)
+    assert settings.db_path == tmp_path / "env.duckdb"
+    assert (settings.build.runs_before, settings.build.runs_after, settings.build.memory,
+            settings.build.run_timeout, settings.build.cpus) == (2, 4, False, 77, 0.5)
+    assert settings.origins["db"] == "env FACTORY_DB"
+    assert settings.origins["build.cpus"] == "env FACTORY_CPUS"
+    assert settings.origins["build.run_timeout"] == "factory.toml"
+    assert "build.workers" not in settings.origins  # a default
+    flagged = resolve(path, flags={"build.runs_after": 9, "build.cpus": 3.0, "db": str(tmp_path / "flag.duckdb")},
+                      flag_names={"build.cpus": "--cpus"})
+    assert (flagged.build.runs_after, flagged.build.cpus, flagged.db_path) == (9, 3.0, tmp_path / "flag.duckdb")
+    assert flagged.origins["build.cpus"] == "flag --cpus"
+    # No db in the file and none in the environment: the built-in default, relative to the working directory.
+    monkeypatch.delenv("FACTORY_DB")
+    monkeypatch.chdir(tmp_path)
+    assert load(write(tmp_path / "bare.toml", "")).db_path == tmp_path / "factory.duckdb"
+
+
+def test_env_values_are_parsed_like_file_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FACTORY_CPUS=0.5 is as good as --cpus 0.5 (it used to be an error); a bad value names the variable."""
+    for value, expected in (("0.5", 0.5), ("2", 2.0)):
+        monkeypatch.setenv("FACTORY_CPUS", value)
+        assert resolve(None).build.cpus == expected
+    for value, expected in (("0", False), ("no", False), ("false", False), ("1", True)):
+        monkeypatch.setenv("FACTORY_EXCLUDE_NEWER", value)
+        assert resolve(None).build.exclude_newer is expected
+    monkeypatch.setenv("FACTORY_CPUS", "lots")
+    with pytest.raises(UserError, match="FACTORY_CPUS='lots'") as caught:
+        resolve(None)
+    assert "build.cpus" in caught.value.fix
+    monkeypatch.setenv("FACTORY_CPUS", "1")
+    with pytest.raises(UserError, match=r"--cpus -1\.0"):
+        resolve(None, flags={"build.cpus": -1.0})
 
 
 # ---- errors ---------------------------------------------------------------------------------------

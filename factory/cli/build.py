@@ -1,0 +1,197 @@
+"""``factory build``, ``validate`` and ``pipeline``: the stages that run containers, as Prefect flows.
+
+Every flag that sets a setting takes its help text and its effective default from
+:mod:`factory.core.settings` (``--show-config`` prints them all with their origins and stops), and the
+flags, the project file and the environment are layered by the same :func:`resolve` a scheduled run uses.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from factory.cli.common import (
+    ConfigOption,
+    DbOption,
+    HomeOption,
+    console,
+    flow_paths,
+    open_store,
+    out,
+    project_settings,
+    resumable,
+    run_flow,
+    setting_help,
+)
+from factory.cli.config import print_settings
+from factory.core.errors import UserError
+
+#: ``factory build`` flags whose name is not the setting's own.
+BUILD_FLAG_NAMES = {"build.run_timeout": "--timeout", "build.infra_retries": "--retries"}
+
+
+def build(
+    workers: Annotated[int | None, typer.Option(help=setting_help("build.workers"))] = None,
+    instance: Annotated[
+        list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
+    ] = None,
+    rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
+    runs_before: Annotated[int | None, typer.Option(help=setting_help("build.runs_before"))] = None,
+    runs_after: Annotated[int | None, typer.Option(help=setting_help("build.runs_after"))] = None,
+    timeout: Annotated[int | None, typer.Option(help=setting_help("build.run_timeout"))] = None,
+    memory: Annotated[bool | None, typer.Option("--memory/--no-memory", help=setting_help("build.memory"))] = None,
+    exclude_newer: Annotated[bool | None, typer.Option(
+        "--exclude-newer/--no-exclude-newer", help=setting_help("build.exclude_newer"))] = None,
+    llm: Annotated[bool | None, typer.Option("--llm/--no-llm", help=setting_help("build.llm"))] = None,
+    replay: Annotated[bool | None, typer.Option("--replay/--no-replay", help=setting_help("build.replay"))] = None,
+    llm_rounds: Annotated[int | None, typer.Option(help=setting_help("build.llm_rounds"))] = None,
+    max_llm_calls: Annotated[int | None, typer.Option(help=setting_help("build.max_llm_calls"))] = None,
+    max_llm_usd: Annotated[float | None, typer.Option(help=setting_help("build.max_llm_usd"))] = None,
+    max_llm_seconds: Annotated[float | None, typer.Option(help=setting_help("build.max_llm_seconds"))] = None,
+    retries: Annotated[int | None, typer.Option(help=setting_help("build.infra_retries"))] = None,
+    mem_limit: Annotated[str | None, typer.Option(help=setting_help("build.mem_limit"))] = None,
+    pids_limit: Annotated[int | None, typer.Option(help=setting_help("build.pids_limit"))] = None,
+    cpus: Annotated[float | None, typer.Option(help=setting_help("build.cpus"))] = None,
+    max_image_gb: Annotated[float | None, typer.Option(help=setting_help("build.max_image_gb"))] = None,
+    show_config: Annotated[bool, typer.Option(
+        "--show-config", help="Print every setting this build would use, with where it comes from, and stop.")
+    ] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Build environments and validate fail-to-pass for every pending candidate (the Prefect build flow).
+
+    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured).
+    Each default shown is the effective one here: built-in < factory.toml < FACTORY_* environment < flag.
+
+    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from factory.core.models import outcome_label
+
+    flags = {
+        "build.workers": workers, "build.runs_before": runs_before, "build.runs_after": runs_after,
+        "build.run_timeout": timeout, "build.memory": memory, "build.exclude_newer": exclude_newer,
+        "build.llm": llm, "build.replay": replay, "build.llm_rounds": llm_rounds,
+        "build.max_llm_calls": max_llm_calls, "build.max_llm_usd": max_llm_usd,
+        "build.max_llm_seconds": max_llm_seconds, "build.infra_retries": retries, "build.mem_limit": mem_limit,
+        "build.pids_limit": pids_limit, "build.cpus": cpus, "build.max_image_gb": max_image_gb,
+    }
+    settings = project_settings(config, db, home, flags, BUILD_FLAG_NAMES)
+    if show_config:
+        print_settings(settings)
+        return
+    options = settings.build
+    from flows.build import build_flow
+
+    started = time.monotonic()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("building", total=None)
+
+        def done(inst) -> None:
+            bar.advance(task)
+            bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
+
+        with resumable("build"):
+            summary = run_flow(
+                build_flow, on_done=done, config=str(settings.path) if settings.path else None, options=options,
+                instances=instance, rebuild=rebuild, db_lock_wait=0, **flow_paths(settings),
+            )
+    if summary["llm"]:
+        console.print(f"LLM builder: {summary['llm']}")
+    if summary["reaped_containers"]:
+        console.print(f"removed {len(summary['reaped_containers'])} container(s) left by a killed run")
+    if summary.get("evicted_images"):
+        console.print(f"image budget: evicted {len(summary['evicted_images'])} least recently used image(s)")
+    outcomes = summary["outcomes"]
+    if not outcomes:
+        out.print("Nothing to do: every candidate is already built and validated.")
+    else:
+        out.print(f"Processed {len(outcomes)} candidate(s) in {time.monotonic() - started:.1f}s.")
+    with open_store(settings) as store:
+        if options.llm or options.replay:
+            t = store.llm_totals()
+            if t["calls"]:
+                out.print(f"LLM ledger: {t['calls']} call(s), {t['tokens_in']} tokens in / {t['tokens_out']} out, "
+                          f"${t['usd']:.4f}; {t['replayed']} replayed")
+        print_counts(store.counts())
+
+
+def print_counts(counts: dict) -> None:
+    """The instances table: valid, each rejection and error reason, build failures, pending."""
+    table = Table(title="instances", show_header=True)
+    table.add_column("status")
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_row("valid", "", str(counts["valid"]))
+    for bucket in ("rejected", "error"):
+        for reason, n in sorted(counts[bucket].items()):
+            table.add_row(bucket, reason, str(n))
+    table.add_row("build_failed", "", str(counts["build_failed"]))
+    table.add_row("pending", "", str(counts["pending"]))
+    out.print(table)
+
+
+def validate(
+    runs_after: Annotated[int | None, typer.Option(help=setting_help("validate.runs_after"))] = None,
+    runs_before: Annotated[int | None, typer.Option(help=setting_help("validate.runs_before"))] = None,
+    instance: Annotated[list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
+                        ] = None,
+    workers: Annotated[int | None, typer.Option(help=setting_help("build.workers"))] = None,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Confirmation runs: validate valid instances again with more runs (the Prefect validate flow).
+
+    A test that flips between runs demotes its instance to rejected(flaky). Instances that already have
+    enough runs are skipped, so this is cheap to repeat.
+
+    Example: factory validate --runs-after 5 --workers 2
+    """
+    from factory.core.models import Status, outcome_label
+    from flows.validate import validate_flow
+
+    settings = project_settings(config, db, home, {
+        "validate.runs_after": runs_after, "validate.runs_before": runs_before, "build.workers": workers})
+    options = settings.validate_
+    with resumable("validate"):
+        outcomes = run_flow(
+            validate_flow, on_done=lambda i: console.print(f"  {i.instance_id}: {outcome_label(i.status, i.reason)}"),
+            config=str(settings.path) if settings.path else None, options=options, instances=instance,
+            workers=settings.build.workers, db_lock_wait=0, **flow_paths(settings),
+        )
+    kept = sum(o == Status.VALID.value for o in outcomes.values())
+    out.print(f"Confirmed {kept} of {len(outcomes)} instance(s) with {options.runs_before} before / "
+              f"{options.runs_after} after run(s)." if outcomes else "Nothing to confirm.")
+
+
+def pipeline(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Mine every source of the project file, build, validate and export — one Prefect pipeline run.
+
+    Example: factory pipeline --config factory.toml
+    """
+    from flows.pipeline import pipeline_flow
+
+    settings = project_settings(config, db, home)
+    if settings.path is None:
+        raise UserError("the pipeline needs a project file listing its sources",
+                        "create factory.toml (see README) or pass --config FILE")
+    with resumable("pipeline"):
+        result = run_flow(pipeline_flow, config=str(settings.path), db_lock_wait=0, **flow_paths(settings))
+    built = result["build"]["outcomes"]
+    out.print(f"mined {sum(r['added'] for r in result['mine'].values())} new candidate(s); built {len(built)}; "
+              f"confirmed {len(result['validate'])}; exported {result['export']['instances']} instance(s) to "
+              f"{result['export']['path']}")
+
+

@@ -1,4 +1,4 @@
-"""The DuckDB store (factory.store.store) on a temporary file."""
+"""The DuckDB store (factory.store) on a temporary file."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from factory.core.errors import UserError
 from factory.core.models import Candidate, Instance, Status, Validation
 from factory.store import Store
-from factory.store import store as store_module
+from factory.store import migrations as migrations_module
 
-RELEASED = [m.__name__ for m in store_module.MIGRATIONS]
+RELEASED = [m.__name__ for m in migrations_module.MIGRATIONS]
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_new_migration_applied_once_on_reopen(db: Path, monkeypatch: pytest.Monk
         calls.append(1)
         con.execute("CREATE TABLE notes (instance_id VARCHAR, note VARCHAR)")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, m999_notes])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*migrations_module.MIGRATIONS, m999_notes])
     for _ in range(2):
         with Store(db) as s:
             assert s.migrations() == [*RELEASED, "m999_notes"]
@@ -100,10 +100,10 @@ def test_failing_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyPa
         con.execute("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, m002_broken])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", [*migrations_module.MIGRATIONS, m002_broken])
     with pytest.raises(RuntimeError, match="boom"):
         Store(db)
-    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", migrations_module.MIGRATIONS[:1])
     with Store(db) as s:
         assert s.migrations() == RELEASED
         tables = {r["name"] for r in s._rows("SELECT table_name AS name FROM information_schema.tables")}

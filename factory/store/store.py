@@ -608,7 +608,7 @@ class Store:
         names = ["candidates", "instances", "environments", "attempts", "validations"]
         return {n: self._rows(f"SELECT count(*) AS n FROM {n}")[0]["n"] for n in names}
 
-    # ---- LLM ledger (agents/llm.py): one row per chat call, also the record/replay log -------------
+    # ---- LLM ledger (agents/llm/): one row per chat call, also the record/replay log -------------
 
     def add_llm_call(
         self, *, instance_id: str, role: str, model: str, request_sha: str, request: str, response: str,

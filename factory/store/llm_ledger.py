@@ -1,6 +1,6 @@
 """The LLM call ledger (table ``llm_calls``): one row per chat call, also the record / replay log.
 
-Why apart: agents/llm.py records every call here (spend, tokens, errors) and answers replays from the
+Why apart: agents/llm/ records every call here (spend, tokens, errors) and answers replays from the
 recorded ``ok`` responses by request sha; the caller keeps API keys out of every field.
 """
 

@@ -1,4 +1,4 @@
-"""agents/llm.py against a real local HTTP server speaking the OpenAI wire format (tests/llm_server.py)."""
+"""agents/llm/ against a real local HTTP server speaking the OpenAI wire format (tests/llm_server.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Memory the factory keeps between runs: proven environment recipes (:mod:`memory_pool.environment`)."""
+"""Memory the factory keeps between runs, one room (subpackage) per kind: today proven environment recipes
+(:mod:`memory_pool.environment`)."""
 
 from memory_pool.environment import EnvironmentPool, ImportReport, MemoryEntry, dependency_names
 

@@ -25,7 +25,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the layers bel
     ("face", ("factory.cli",)),
 ]
 
-KNOWN_LARGE = {"factory.harness.evaluate", "memory_pool.environment"}
+KNOWN_LARGE = {"factory.harness.evaluate"}
 MAX_LINES = 400
 
 

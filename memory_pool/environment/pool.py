@@ -1,24 +1,10 @@
-"""The environment memory pool: environment recipes that passed fail2pass, remembered and reused.
+"""The environment pool itself: proven recipes stored in ``env_memory``, found again, ranked and shared.
 
-Unlike SWE-Factory's pool (exact repo, random pick, written before validation), an entry is written
-only after its environment *proved* itself — target tests failed before and passed after the gold
-patch — and it remembers which instances proved it (provenance) and how often it worked or failed.
-
-Retrieval, in the order a builder uses it (issue 3):
-
-* :meth:`EnvironmentPool.by_fingerprint` — same dependency fingerprint: the env image can be reused as is.
-* :meth:`EnvironmentPool.for_repo` — same repository: recipes nearest in commit date first.
-* :meth:`EnvironmentPool.similar` — other repositories of the same language, ranked by how much their
-  dependencies overlap (Jaccard), as references for the LLM roles.
-
-Recipes that keep failing are *demoted* (``failures >= 2`` and more failures than successes): they are
-never reused by fingerprint nor offered as references, and come last for their own repository.
-
-A pool travels between teams as a JSONL file (:meth:`EnvironmentPool.export` /
-:meth:`EnvironmentPool.import_`): one entry per line, sorted by id with sorted keys, so the same pool
-always writes the same bytes. Importing merges by recipe id (counts add up, provenance is united);
-malformed lines are reported with their line numbers and skipped; the whole import is one transaction,
-so an interrupted import leaves the pool as it was.
+Where :mod:`.entries` says what one remembered recipe is and :mod:`.requirements` how dependency names
+are read, this module holds the rules of the pool as a whole: when a proof is written and how it merges
+into an entry already there, how failures are counted, the three ways a builder finds recipes again
+(same fingerprint, same repository, similar dependencies) and how a pool is exported to and imported
+from a JSONL file. The package docstring (:mod:`memory_pool.environment`) tells the story end to end.
 """
 
 from __future__ import annotations
@@ -26,189 +12,23 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import canonicalize_name
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from factory.core.errors import UserError
 from factory.core.recipe import Recipe
 from factory.store import Store
-
-# --------------------------------------------------------------------------------------------------
-# Dependency names
-
-_COMMENT = re.compile(r"(^|\s)#.*$")
-_EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)?(\S+)")
-_EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
-_OPTION_TAIL = re.compile(r"\s+--[A-Za-z].*$")  # per-requirement options: --hash=..., --config-settings ...
-_LEADING_NAME = re.compile(r"^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?=$|[\[<>=!~;(])")
-_WHEEL = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-[^/-]+-[^/]*\.whl$")
-
-
-def _logical_lines(lines: Iterable[str]) -> Iterator[str]:
-    """Split elements that hold several lines and join backslash continuations, as pip does."""
-    pending = ""
-    for element in lines:
-        for line in element.splitlines() or [""]:
-            stripped = line.rstrip()
-            if stripped.endswith("\\"):
-                pending += stripped[:-1] + " "
-                continue
-            yield pending + line
-            pending = ""
-    if pending:
-        yield pending
-
-
-def _requirement_name(line: str) -> str | None:
-    line = _COMMENT.sub("", line).strip()
-    if not line:
-        return None
-    if line.startswith("-"):
-        # Options name no project (-r/-c files, -i/--index-url, --hash ...), except an editable
-        # install that says which project it is with #egg=<name>.
-        editable = _EDITABLE.match(line)
-        egg = _EGG.search(editable.group(1)) if editable else None
-        return egg.group(1) if egg else None
-    line = _OPTION_TAIL.sub("", line)
-    try:
-        return Requirement(line).name
-    except InvalidRequirement:
-        pass
-    egg = _EGG.search(line)
-    if egg:
-        return egg.group(1)
-    wheel = _WHEEL.search(line)
-    if wheel:
-        return wheel.group(1)
-    if "/" in line or line.startswith("."):
-        return None  # a path or URL without a project name
-    leading = _LEADING_NAME.match(line)
-    return leading.group(1) if leading else None
-
-
-def dependency_names(requirement_lines: Iterable[str]) -> set[str]:
-    """PEP 503-normalized project names from requirement strings or requirements-file lines.
-
-    Versions, extras, markers, comments and per-requirement options are dropped; ``-r``/``-c``/index
-    options and bare paths or URLs name no project and are skipped; ``-e <url>#egg=<name>`` and wheel
-    file names give their project. An element may also hold a whole file's text.
-    """
-    names: set[str] = set()
-    for line in _logical_lines(requirement_lines):
-        name = _requirement_name(line)
-        if name:
-            names.add(canonicalize_name(name))
-    return names
-
-
-# --------------------------------------------------------------------------------------------------
-# Entries
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _utc(value: datetime) -> datetime:
-    """Aware datetimes in UTC; a naive one is taken to be UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class MemoryEntry(BaseModel):
-    """One proven environment recipe (a row of ``env_memory``)."""
-
-    recipe_id: str = Field(pattern=r"^[0-9a-f]{64}$")
-    """sha256 of the recipe JSON (:meth:`Recipe.recipe_id`): the entry's identity."""
-    repo: str
-    """``owner/name`` of the repository whose instances proved the recipe."""
-    language: str
-    """Language of the repository (``python``)."""
-    fingerprint: str
-    """Dependency fingerprint of the environment of the newest proof; equal fingerprint = reusable image."""
-    image_tag: str
-    """Env image built for the newest proof (may have been removed since, or live on another host)."""
-    recipe: Recipe
-    """The recipe itself: Python version, system packages, env, install and test commands."""
-    dockerfile: str
-    """The env Dockerfile the recipe rendered to for the newest proof."""
-    dependencies: list[str]
-    """PEP 503-normalized names of the projects the repository depends on (sorted, unique)."""
-    commit_date: datetime
-    """Base-commit date of the earliest proof."""
-    version: str
-    """Repository version at the earliest proof (SWE-bench ``version``)."""
-    provenance: list[str]
-    """Instance ids that proved the recipe, in the order they did (no duplicates)."""
-    successes: int = Field(ge=0)
-    """How many times an environment from this recipe passed fail2pass."""
-    failures: int = Field(ge=0)
-    """How many times the recipe was tried from memory and did not produce a passing environment."""
-    builder: str
-    """Who found the recipe first: ``heuristic``, ``llm:<model>`` (or ``memory``)."""
-    created_at: datetime
-    """When the first proof was recorded."""
-    updated_at: datetime
-    """When the latest proof or failure was recorded."""
-
-    @field_validator("commit_date", "created_at", "updated_at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
-
-    @field_validator("dependencies")
-    @classmethod
-    def _normalized(cls, value: list[str]) -> list[str]:
-        return sorted({canonicalize_name(name) for name in value if name.strip()})
-
-    @field_validator("provenance")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
-
-    @property
-    def demoted(self) -> bool:
-        """A recipe that keeps failing: at least two failures and more failures than successes."""
-        return self.failures >= 2 and self.failures > self.successes
-
-
-@dataclass
-class ImportReport:
-    added: int = 0
-    """Entries whose recipe id was not in the pool."""
-    merged: int = 0
-    """Entries merged into one already in the pool (or earlier in the same file)."""
-    bad_lines: list[tuple[int, str]] = field(default_factory=list)
-    """``(line number, what is wrong)`` for every line skipped."""
+from memory_pool.environment.entries import ImportReport, MemoryEntry, as_utc, describe_invalid, utc_now
+from memory_pool.environment.requirements import dependency_names
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
+    """Overlap of two name sets: shared names over all names (0 when both are empty)."""
     union = a | b
     return len(a & b) / len(union) if union else 0.0
-
-
-def _describe(exc: ValidationError) -> str:
-    missing, other = [], []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "entry"
-        if error["type"] == "missing":
-            missing.append(where)
-        else:
-            other.append(f"{where}: {error['msg']}")
-    parts = [f"missing field(s): {', '.join(missing)}"] if missing else []
-    parts += other[:3]
-    if len(other) > 3:
-        parts.append(f"and {len(other) - 3} more problem(s)")
-    return "; ".join(parts)
-
-
-# --------------------------------------------------------------------------------------------------
-# The pool
 
 
 class EnvironmentPool:
@@ -240,7 +60,7 @@ class EnvironmentPool:
         instance in its provenance; fingerprint, image tag, Dockerfile and dependencies become the
         newest proof's; commit date and version stay the earliest proof's; builder stays who found it.
         """
-        now = _now()
+        now = utc_now()
         proof = MemoryEntry(
             recipe_id=recipe.recipe_id(), repo=repo, language=language, fingerprint=fingerprint,
             image_tag=image_tag, recipe=recipe, dockerfile=dockerfile, dependencies=list(dependencies),
@@ -320,7 +140,7 @@ class EnvironmentPool:
     def for_repo(self, repo: str, commit_date: datetime, limit: int = 3) -> list[MemoryEntry]:
         """Entries of ``repo`` to try first: non-demoted before demoted, then nearest in commit date,
         then most successes."""
-        when = _utc(commit_date)
+        when = as_utc(commit_date)
         ranked = sorted(
             self.entries(repo),
             key=lambda e: (e.demoted, abs(when - e.commit_date), -e.successes, e.recipe_id),
@@ -404,7 +224,7 @@ class EnvironmentPool:
             try:
                 entry = MemoryEntry.model_validate(obj)
             except ValidationError as exc:
-                report.bad_lines.append((number, _describe(exc)))
+                report.bad_lines.append((number, describe_invalid(exc)))
                 continue
             incoming.append(entry.model_copy(update={"recipe_id": entry.recipe.recipe_id()}).model_dump())
 

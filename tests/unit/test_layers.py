@@ -25,8 +25,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the layers bel
     ("face", ("factory.cli",)),
 ]
 
-KNOWN_LARGE = {"factory.cli.app", "factory.store.store", "agents.llm", "factory.harness.evaluate",
-               "memory_pool.environment"}
+KNOWN_LARGE = {"factory.cli.app", "factory.store.store", "agents.llm", "memory_pool.environment"}
 MAX_LINES = 400
 
 

@@ -37,11 +37,11 @@ def measure(repeat: int, workdir: Path) -> dict:
     from factory.core.settings import Settings
     from factory.docker import base_images
     from factory.docker.runtime import connect
+    from factory.harness.dataset import instance_records
     from factory.harness.evaluate import evaluate
     from factory.harness.predictions import Prediction, Predictions
     from factory.mining.git_source import mine_git
     from factory.pipeline.build import build_pending
-    from factory.pipeline.export import instance_records
     from factory.store import Store
 
     client = connect()

@@ -47,7 +47,8 @@ def eval_(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from factory.harness import predictions as preds
-    from factory.harness.evaluate import dataset_from_store, evaluate, load_dataset
+    from factory.harness.dataset import dataset_from_store, load_dataset
+    from factory.harness.evaluate import evaluate
 
     settings = project_settings(db=db)
     loaded = predictions if predictions == preds.GOLD else preds.load(predictions)  # bad input fails first

@@ -1,6 +1,6 @@
 """Evaluation results (table ``eval_results``): one row per (run, model, instance) graded by the harness.
 
-Why apart: factory/harness/evaluate.py stores every graded prediction here, and reuses a stored result
+Why apart: factory/harness/runner.py stores every graded prediction here, and reuses a stored result
 when its content key (instance, patch sha, image id, eval script sha) matches; ``report`` and ``grade`` are
 JSON columns, decoded on read and encoded on write.
 """

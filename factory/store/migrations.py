@@ -173,7 +173,7 @@ def m002_llm_ledger_and_environment_memory(con: duckdb.DuckDBPyConnection) -> No
 
 
 def m003_eval_results(con: duckdb.DuckDBPyConnection) -> None:
-    """One row per (run, model, instance) graded by the evaluation harness (factory/harness/evaluate.py). The
+    """One row per (run, model, instance) graded by the evaluation harness (factory/harness/runner.py). The
     content key (instance, patch sha, image id, eval script sha) lets any later run reuse a result."""
     con.execute(
         """

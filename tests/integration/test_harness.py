@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from factory.harness.evaluate import dataset_from_store, evaluate
+from factory.harness.dataset import dataset_from_store
+from factory.harness.evaluate import evaluate
 from factory.pipeline.demo import summary
 from factory.store import Store
 

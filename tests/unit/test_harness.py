@@ -1,5 +1,6 @@
-"""The evaluation harness's pure parts (factory.harness.evaluate): verdicts, reports, summaries, the reuse key,
-and the eval-script timing line — no Docker (tests/integration/test_harness.py runs the real thing)."""
+"""The evaluation harness's pure parts (factory.harness: dataset, judge, reports, evaluate): verdicts,
+reports, summaries, the reuse key, and the eval-script timing line — no Docker
+(tests/integration/test_harness.py runs the real thing)."""
 
 from __future__ import annotations
 
@@ -16,18 +17,11 @@ from factory.core.errors import UserError
 from factory.core.models import TestOutcome as O
 from factory.core.templates import render
 from factory.grading.verdict import RunGrade, command_seconds, grade_run, last_exit_code
-from factory.harness.evaluate import (
-    EvalInstance,
-    InstanceResult,
-    evaluate,
-    grade_from_json,
-    grade_to_json,
-    instances_from_records,
-    judge,
-    model_dir,
-    run_summary,
-)
+from factory.harness.dataset import EvalInstance, instances_from_records
+from factory.harness.evaluate import evaluate
+from factory.harness.judge import judge, model_dir
 from factory.harness.predictions import Prediction, Predictions
+from factory.harness.reports import InstanceResult, grade_from_json, grade_to_json, run_summary
 from factory.store import Store
 
 INST = EvalInstance("acme__x-1", "img", "script", "gold", ("t.py::f2p_a", "t.py::f2p_b"), ("t.py::p2p",))

@@ -102,7 +102,8 @@ def build_flow(
     """Build + validate pending candidates of the project's store (``instances``: only these).
 
     ``options`` default to the project file's ``[build]`` table. Returns ``{"outcomes": {instance id:
-    outcome}, "reaped_containers": [...], "llm": "llm:<model>" or ""}``.
+    outcome}, "reaped_containers": [...], "llm": "llm:<model>" or "", "settings": the [build] settings
+    this run used}``.
     """
     from agents.llm import client_from_options
 
@@ -114,7 +115,8 @@ def build_flow(
         pending = plan(store, instances, rebuild)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
                     settings.db_path)
-        summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": []}
+        summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": [],
+                         "settings": options.model_dump(mode="json")}
         if not pending:
             if options.max_image_gb:
                 summary["evicted_images"] = enforce_image_budget(store, options.max_image_gb)

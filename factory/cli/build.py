@@ -59,6 +59,8 @@ def build(
     show_config: Annotated[bool, typer.Option(
         "--show-config", help="Print every setting this build would use, with where it comes from, and stop.")
     ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --show-config: print the settings as JSON.")
+                       ] = False,
     config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,
@@ -84,7 +86,7 @@ def build(
     }
     settings = project_settings(config, db, home, flags, BUILD_FLAG_NAMES)
     if show_config:
-        print_settings(settings)
+        print_settings(settings, as_json)
         return
     options = settings.build
     from flows.build import build_flow

@@ -16,10 +16,10 @@ PACKAGES = ("factory", "agents", "memory_pool", "flows")
 LAYERS = [  # lowest first; a module may import its own layer and the layers below it
     ("records", ("factory", "factory.core", "factory.store")),
     ("engines", ("factory.mining", "factory.docker")),
-    ("judging", ("factory.grading",)),
+    ("judging", ("factory.grading", "factory.harness")),
     ("memory", ("memory_pool",)),
     ("agents", ("agents",)),
-    ("stages", ("factory.pipeline", "factory.harness")),
+    ("stages", ("factory.pipeline",)),
     ("shells", ("flows",)),
     ("face", ("factory.cli",)),
 ]

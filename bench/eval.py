@@ -34,18 +34,13 @@ def measure(repeat: int, workdir: Path) -> dict:
     first on sys.path (this checkout, or the baseline's worktree in a subprocess)."""
     import factory
     from examples import tinyledger
-    from factory.core.settings import Settings
     from factory.docker import base_images
     from factory.docker.runtime import connect
-    from factory.harness.dataset import instance_records
-    from factory.harness.evaluate import evaluate
-    from factory.harness.predictions import Prediction, Predictions
     from factory.mining.git_source import mine_git
-    from factory.pipeline.build import build_pending
-    from factory.store import Store
 
+    Settings, Store, Prediction, Predictions, evaluate, instance_records, build_pending = _layout()
     client = connect()
-    base_images.ensure(client, Settings().images.default_python, Settings())
+    base_images.ensure(client, "3.11", Settings())
     repo = tinyledger.create(workdir / "tinyledger")
     settings = Settings(db_path=workdir / "factory.duckdb", home=workdir / "home")
     rows = []
@@ -66,6 +61,26 @@ def measure(repeat: int, workdir: Path) -> dict:
             rows.append({"workers": workers, "runs": len(report.results), "wall": report.seconds,
                          "container": container, "raw": raw})
     return {"code": str(Path(factory.__file__).resolve().parents[1]), "instances": len(records), "rows": rows}
+
+
+def _layout() -> tuple:
+    """The names ``measure`` needs, from the layered layout (issue 13) or, for a baseline before it, from the
+    flat ``factory/`` of old: the baseline's own code must run, whatever its module paths."""
+    try:
+        from factory.core.settings import Settings
+        from factory.harness.dataset import instance_records
+        from factory.harness.evaluate import evaluate
+        from factory.harness.predictions import Prediction, Predictions
+        from factory.pipeline.build import build_pending
+        from factory.store import Store
+    except ImportError:  # a baseline from before the layered layout
+        from factory.build import build_pending  # type: ignore[no-redef]
+        from factory.config import Settings  # type: ignore[no-redef]
+        from factory.export import instance_records  # type: ignore[no-redef]
+        from factory.harness import evaluate  # type: ignore[no-redef]
+        from factory.predictions import Prediction, Predictions  # type: ignore[no-redef]
+        from factory.store import Store  # type: ignore[no-redef]
+    return Settings, Store, Prediction, Predictions, evaluate, instance_records, build_pending
 
 
 def _side(code: Path, repeat: int) -> dict:

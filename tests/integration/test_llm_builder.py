@@ -25,7 +25,7 @@ from agents.llm import Budget, LLMClient, LLMSettings, LLMUnavailable
 from examples import weatherlib
 from factory.core.errors import UserError
 from factory.core.models import Instance, Status
-from factory.core.settings import Settings
+from factory.core.settings import BuildSettings, Settings
 from factory.mining.git_source import mine_git
 from factory.pipeline.build import build_pending
 from factory.store import Store
@@ -117,7 +117,7 @@ def weather(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Iterator
     root = tmp_path_factory.mktemp("weather")
     repo = weatherlib.create(root / "weatherlib")
 
-    heuristic_settings, (first, second) = fresh_db(root / "heuristic", repo, use_memory=False)
+    heuristic_settings, (first, second) = fresh_db(root / "heuristic", repo, build=BuildSettings(memory=False))
     with Store(heuristic_settings.db_path) as store:
         build_pending(store, heuristic_settings, only=[first], llm=None)
         heuristic_only = store.instance(first)

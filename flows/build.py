@@ -121,7 +121,7 @@ def build_flow(
             if options.max_image_gb:
                 summary["evicted_images"] = enforce_image_budget(store, options.max_image_gb)
             return summary
-        llm, budget = client_from_options(store, options)
+        llm, budget = client_from_options(store, settings)
         if llm is not None:
             summary["llm"] = ("replaying " if options.replay else "") + llm.label
             logger.info("LLM builder: %s", summary["llm"])

@@ -21,6 +21,7 @@ from agents.llm.errors import LLMRequestError, LLMUnavailable
 from agents.llm.session import LLMSession
 from agents.llm.settings import LLMSettings
 from agents.llm.wire import error_text, retry_after
+from factory.core.settings import Settings
 from factory.store import Store
 
 _MAX_BACKOFF = 60.0
@@ -183,13 +184,15 @@ class LLMClient:
         )
 
 
-def client_from_options(store: Store, options: Any) -> tuple[LLMClient | None, Budget | None]:
-    """The LLM client a build's options ask for (``llm``, ``replay``, ``max_llm_*``), with its per-instance
-    budget; ``(None, None)`` when LLMs are off or no model is configured (memory + heuristics only)."""
+def client_from_options(store: Store, settings: Settings) -> tuple[LLMClient | None, Budget | None]:
+    """The LLM client a build's settings ask for (``build.llm``, ``build.replay``, ``build.max_llm_*``, the
+    ``[llm]`` endpoint), with its per-instance budget; ``(None, None)`` when LLMs are off or no model is
+    configured (memory + heuristics only)."""
+    options = settings.build
     if not options.llm and not options.replay:
         return None, None
-    settings = LLMSettings.from_env()
-    if settings is None and not options.replay:
+    llm = LLMSettings.from_endpoint(settings.llm)
+    if llm is None and not options.replay:
         return None, None
     budget = Budget(max_calls=options.max_llm_calls, max_usd=options.max_llm_usd, max_seconds=options.max_llm_seconds)
-    return LLMClient(settings, store, replay=options.replay), budget
+    return LLMClient(llm, store, replay=options.replay), budget

@@ -1,20 +1,21 @@
 """Where and how to call the model, and what its tokens cost: :class:`LLMSettings`, :class:`Price`.
 
-Kept apart from the client so the configuration (``FACTORY_LLM_*`` / ``OPENAI_*`` environment variables and
-the price table) can be read, validated and tested without any network code; the API key is a
-:class:`~pydantic.SecretStr` from the moment it is read, so it never reaches a log or the ledger (DESIGN §7).
+Kept apart from the client so the configuration can be validated and tested without any network code.
+The variables themselves (``FACTORY_LLM_*`` / ``OPENAI_*``) are declared once, in the settings model's
+``[llm]`` table (``factory/core/settings.py``), so ``factory config`` shows where each value came from; the
+API key is a :class:`~pydantic.SecretStr` from the moment it is read, so it never reaches a log or the
+ledger (DESIGN §7).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
-from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from factory.core.errors import UserError
+from factory.core.resolve import resolve
+from factory.core.settings import LLMEndpoint
 
 # ---- prices ------------------------------------------------------------------------------------
 
@@ -67,23 +68,16 @@ def price_for(model: str, prices: Mapping[str, Price]) -> Price | None:
 # ---- settings -----------------------------------------------------------------------------------
 
 
-def _env(environ: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
 class LLMSettings(BaseModel):
-    """Where and how to call the model; :meth:`from_env` reads ``FACTORY_LLM_*`` (falling back to ``OPENAI_*``)."""
+    """Where and how to call the model: the ``[llm]`` settings (:class:`~factory.core.settings.LLMEndpoint`,
+    which declares their ``FACTORY_LLM_*`` / ``OPENAI_*`` variables) with the price table merged in."""
 
     base_url: str
-    """Endpoint root including the API version, e.g. ``http://localhost:8000/v1`` (``FACTORY_LLM_BASE_URL``)."""
+    """Endpoint root including the API version, e.g. ``http://localhost:8000/v1``."""
     model: str
-    """Model name the endpoint knows (``FACTORY_LLM_MODEL``)."""
+    """Model name the endpoint knows."""
     api_key: SecretStr | None = None
-    """Bearer key (``FACTORY_LLM_API_KEY``); never stored, logged or exported. Local servers need none."""
+    """Bearer key; never stored, logged or exported. Local servers need none."""
     timeout: float = 120
     """Seconds one HTTP request may take before it counts as a (retryable) timeout."""
     max_retries: int = 4
@@ -100,39 +94,23 @@ class LLMSettings(BaseModel):
     """USD per million tokens by model name; unknown models cost $0 (tokens still counted)."""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> LLMSettings | None:
-        """Settings from the environment, or ``None`` when no model is configured (LLM roles then stay off).
-
-        ``FACTORY_LLM_BASE_URL`` / ``FACTORY_LLM_MODEL`` / ``FACTORY_LLM_API_KEY`` each fall back to
-        ``OPENAI_BASE_URL`` / ``OPENAI_MODEL`` / ``OPENAI_API_KEY``. Optional: ``FACTORY_LLM_TIMEOUT``
-        (seconds) and ``FACTORY_LLM_PRICES`` (JSON ``{"model": {"input_per_mtok": .., "output_per_mtok": ..}}``
-        merged over the defaults).
-        """
-        env = os.environ if environ is None else environ
-        model = _env(env, "FACTORY_LLM_MODEL", "OPENAI_MODEL")
-        if model is None:
+    def from_endpoint(cls, endpoint: LLMEndpoint) -> LLMSettings | None:
+        """The client settings of the resolved ``[llm]`` table, or ``None`` when no model is configured (the
+        LLM roles then stay off)."""
+        if endpoint.model is None:
             return None
-        base_url = _env(env, "FACTORY_LLM_BASE_URL", "OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        key = _env(env, "FACTORY_LLM_API_KEY", "OPENAI_API_KEY")
-        values: dict[str, Any] = {"base_url": base_url, "model": model, "api_key": SecretStr(key) if key else None}
-        timeout = _env(env, "FACTORY_LLM_TIMEOUT")
-        if timeout is not None:
-            try:
-                values["timeout"] = float(timeout)
-            except ValueError as exc:
-                raise UserError(
-                    f"FACTORY_LLM_TIMEOUT={timeout!r} is not a number of seconds", "set it to e.g. 120"
-                ) from exc
-        if (_env(env, "FACTORY_LLM_NATIVE_TOOLS") or "").lower() in ("1", "true", "yes"):
-            values["native_tools"] = True
-        prices_json = _env(env, "FACTORY_LLM_PRICES")
-        if prices_json is not None:
-            try:
-                extra = {name: Price.model_validate(p) for name, p in json.loads(prices_json).items()}
-            except (ValueError, AttributeError, TypeError) as exc:
-                raise UserError(
-                    "FACTORY_LLM_PRICES is not a JSON object of model -> price",
-                    'set it like {"my-model": {"input_per_mtok": 0.2, "output_per_mtok": 0.8}}',
-                ) from exc
-            values["prices"] = {**DEFAULT_PRICES, **extra}
-        return cls(**values)
+        try:
+            extra = {name: Price.model_validate(price) for name, price in endpoint.prices.items()}
+        except ValidationError as exc:
+            raise UserError(f"llm.prices (FACTORY_LLM_PRICES): {exc.errors()[0]['msg']}",
+                            'give each model {"input_per_mtok": .., "output_per_mtok": ..}') from None
+        return cls(base_url=endpoint.base_url, model=endpoint.model, api_key=endpoint.api_key,
+                   timeout=endpoint.timeout, max_retries=endpoint.max_retries,
+                   backoff_seconds=endpoint.backoff_seconds, temperature=endpoint.temperature,
+                   max_tokens=endpoint.max_tokens, native_tools=endpoint.native_tools,
+                   prices={**DEFAULT_PRICES, **extra})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LLMSettings | None:
+        """:meth:`from_endpoint` of the ``[llm]`` settings the environment alone gives (no project file)."""
+        return cls.from_endpoint(resolve(None, environ=environ).llm)

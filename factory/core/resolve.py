@@ -10,6 +10,7 @@ directory. An invalid value is reported in the words of the place it came from (
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -79,6 +80,20 @@ def _put(data: dict, key: str, value: object) -> None:
     data[leaf] = value
 
 
+def _parsed(field: SettingField, name: str, value: str) -> object:
+    """An environment value as the field takes it: a table (``dict``) is written as JSON in the variable."""
+    if getattr(field.info.annotation, "__origin__", None) is not dict:
+        return value
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise UserError(f"{name} is not JSON ({exc})", f"set {name} to a JSON object, e.g. "
+                        '{"my-model": {"input_per_mtok": 0.2, "output_per_mtok": 0.8}}') from None
+    if not isinstance(parsed, dict):
+        raise UserError(f"{name} is not a JSON object", f"set {name} to a JSON object of {field.key} entries")
+    return parsed
+
+
 def resolve(
     config: Path | str | None = None,
     flags: Mapping[str, object] | None = None,
@@ -109,7 +124,7 @@ def resolve(
         for name in field.env:
             value = environ.get(name, "").strip()
             if value and (field.key != "images.ca_bundle" or Path(value).is_file()):
-                _put(data, field.key, value)
+                _put(data, field.key, _parsed(field, name, value))
                 origins[field.key] = f"env {name}"
                 break
     for key, value in (flags or {}).items():

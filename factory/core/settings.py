@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 #: Python versions the offline bootstrap can make, with the Debian release that ships each.
 DEBIAN_PYTHONS: dict[str, str] = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
@@ -132,6 +132,34 @@ class GitHubFilters(Section):
     """Skip when every resolved issue has an empty body (no problem statement to solve)."""
 
 
+class LLMEndpoint(Section):
+    """Which OpenAI-compatible model the LLM builder roles call (``[llm]``); each variable falls back to its
+    ``OPENAI_*`` twin. Unset ``model``: the LLM roles stay off (memory + heuristics only)."""
+
+    model: str | None = Field(default=None, json_schema_extra=env("FACTORY_LLM_MODEL", "OPENAI_MODEL"))
+    """Model name the endpoint knows; unset: no LLM."""
+    base_url: str = Field(default="https://api.openai.com/v1",
+                          json_schema_extra=env("FACTORY_LLM_BASE_URL", "OPENAI_BASE_URL"))
+    """Endpoint root including the API version, e.g. http://localhost:8000/v1 (OpenAI, vLLM, Ollama, llama.cpp)."""
+    api_key: SecretStr | None = Field(default=None, json_schema_extra=env("FACTORY_LLM_API_KEY", "OPENAI_API_KEY"))
+    """Bearer key; never stored, logged, exported or printed (better in the environment than in a file)."""
+    timeout: float = Field(default=120.0, gt=0, json_schema_extra=env("FACTORY_LLM_TIMEOUT"))
+    """Seconds one HTTP request may take before it counts as a (retryable) timeout."""
+    max_retries: int = Field(default=4, ge=0)
+    """Retries after the first try on 429, 5xx, timeouts and connection errors."""
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    """First retry delay; doubles per retry (capped at 60 s) unless the server sends Retry-After."""
+    temperature: float = Field(default=0.0, ge=0)
+    """Sampling temperature; 0 keeps runs as repeatable as the server allows."""
+    max_tokens: int = Field(default=4096, ge=1)
+    """Upper bound on completion tokens per call."""
+    native_tools: bool = Field(default=False, json_schema_extra=env("FACTORY_LLM_NATIVE_TOOLS"))
+    """Use native tool calls; off = text actions, which work on every server."""
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict, json_schema_extra=env("FACTORY_LLM_PRICES"))
+    """USD per million tokens by model, merged over the built-in table: {"my-model": {"input_per_mtok": 0.2,
+    "output_per_mtok": 0.8}} (in the environment: that JSON). Unknown models cost $0; tokens are still counted."""
+
+
 class ExportSettings(Section):
     """The export stage (``[export]``)."""
 
@@ -155,6 +183,7 @@ class Settings(Section):
     build: BuildSettings = Field(default_factory=BuildSettings)
     validate_: ValidateSettings = Field(default_factory=ValidateSettings, alias="validate")
     images: ImageSettings = Field(default_factory=ImageSettings)
+    llm: LLMEndpoint = Field(default_factory=LLMEndpoint)
     export: ExportSettings = Field(default_factory=ExportSettings)
     github: GitHubFilters = Field(default_factory=GitHubFilters)
     """Filters for github = ... sources (max_files, max_lines, exclude_bots, require_issue_body)."""

@@ -292,3 +292,23 @@ def test_a_git_source_may_name_its_branch_and_only_a_git_source(tmp_path: Path) 
     with pytest.raises(UserError) as info:
         load(path)
     assert "`branch = ...` is for `git = ...` sources" in info.value.what
+
+
+def test_the_llm_endpoint_is_a_setting_and_its_key_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FACTORY_LLM_* / OPENAI_* are declared in the one model too: `factory config` says where the model and
+    the key came from, and prints the key masked (table and JSON alike)."""
+    import json
+
+    from factory.cli.config import rows
+
+    for name in ("FACTORY_LLM_API_KEY", "FACTORY_LLM_BASE_URL", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-canary-77")
+    monkeypatch.setenv("FACTORY_LLM_MODEL", "qwen")
+    settings = resolve(None)
+    assert (settings.llm.model, settings.llm.api_key.get_secret_value()) == ("qwen", "sk-canary-77")
+    assert settings.origins["llm.api_key"] == "env OPENAI_API_KEY"
+    assert settings.origins["llm.model"] == "env FACTORY_LLM_MODEL"
+    shown_rows = rows(settings)
+    assert "sk-canary-77" not in json.dumps(shown_rows) and "sk-canary-77" not in repr(settings)
+    assert next(r for r in shown_rows if r["key"] == "llm.api_key")["value"] == "**********"

@@ -1,2 +1,3 @@
-"""Records: what every layer may import — today the environment recipe; the layered layout (issue 13) moves
-the records, errors, the one settings model and the templates here too."""
+"""Records (the lowest layer, with the store): the models, errors, templates, the environment recipe, the one
+settings model (``settings.py``), the project file and where each setting's value comes from (``resolve.py``).
+"""

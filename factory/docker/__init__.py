@@ -1,0 +1,1 @@
+"""Engines: the Docker engine — sandboxed runs, base images, cleanup. Imports only core and store."""

@@ -129,3 +129,10 @@ def test_no_product_module_grows_past_the_limit() -> None:
     large = {name for name, path in _modules().items()
              if len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES}
     assert large == set(), f"over {MAX_LINES} lines: {sorted(large)}"
+
+
+def test_every_product_module_says_what_it_is_for() -> None:
+    """A newcomer reads a module's first lines to know its job: every module, package faces included."""
+    silent = sorted(name for name, path in _modules().items()
+                    if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))))
+    assert silent == [], f"modules without a docstring: {silent}"

@@ -1,124 +1,21 @@
-"""Grade one run of an eval script: exit-code marker, per-test JUnit results, and the cross-check.
+"""Grade one run of an eval script from the files its root-only results folder holds.
 
-The verdict is the exit code the eval script printed itself (the **last** ``FACTORY_EXIT_CODE=<n>`` line,
-so text a test prints earlier cannot decide it), cross-checked with the JUnit file pytest wrote: a run
-that exits 0 but ran no target test, or whose JUnit file records a failure, is not a pass.
+The exit code, a patch failure and the canary names come from the status file root wrote once nothing of
+the test user was left running; per-test outcomes from the guard plugin's stream; the JUnit report is the
+cross-check. A run that exits 0 but ran no target test, whose canaries or JUnit report show rewritten
+results, or whose per-test results contradict the exit code, is not a pass (docs/grading.md). The log is
+for people: the ``FACTORY_EXIT_CODE=`` / ``FACTORY_TEST_SECONDS=`` lines it ends with decide nothing.
 """
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from factory.core.models import TestOutcome
-from factory.grading.contract import FAILURE_TEXT_LIMIT, JUNIT_FILE, RESULTS_FILE, STATUS_FILE
+from factory.grading.contract import JUNIT_FILE, RESULTS_FILE, STATUS_FILE
+from factory.grading.junit import parse_junit
 from factory.grading.results import canary_problem, parse_status, parse_stream, status_canaries
-
-MARKER = "FACTORY_EXIT_CODE"
-PATCH_FAILED_MARKER = "FACTORY_PATCH_FAILED"
-TEST_SECONDS_MARKER = "FACTORY_TEST_SECONDS"
-_MARKER_LINE = re.compile(rf"^{MARKER}=(\d+)\s*$", re.M)
-_PATCH_FAILED_LINE = re.compile(rf"^{PATCH_FAILED_MARKER}=(\w+)\s*$", re.M)
-_TEST_SECONDS_LINE = re.compile(rf"^{TEST_SECONDS_MARKER}=(\d+(?:\.\d+)?)\s*$", re.M)
-
-
-def last_exit_code(log: str) -> int | None:
-    """Exit code from the last marker line, or None if the script never printed one."""
-    codes = _MARKER_LINE.findall(log)
-    return int(codes[-1]) if codes else None
-
-
-def command_seconds(log: str) -> float | None:
-    """Wall seconds of the test command alone, from the last ``FACTORY_TEST_SECONDS=<s>`` line the eval
-    script printed just before its exit-code marker (None for scripts that do not time it). A measurement
-    only: it never decides a verdict."""
-    hits = _TEST_SECONDS_LINE.findall(log)
-    return float(hits[-1]) if hits else None
-
-
-def patch_failure(log: str) -> str:
-    """``test_patch`` or ``gold_patch`` when the run stopped because that patch did not apply."""
-    hits = _PATCH_FAILED_LINE.findall(log)
-    return hits[-1] if hits else ""
-
-
-def _is_test_module(part: str) -> bool:
-    """Whether a dotted classname part names a module by pytest's default ``python_files``
-    (``test_*.py``, ``*_test.py``). Not ``tests``: a folder of that name is not a test module."""
-    return part.startswith("test_") or part.endswith("_test")
-
-
-def _split_classname(parts: list[str]) -> tuple[str, list[str]]:
-    """The collecting file of a dotted xunit classname (``tests.unit.test_x.TestFoo``), and the class
-    names after it: the longest prefix ending in a default test-module name (``tests/unit/test_x.py``,
-    ``[TestFoo]``); failing that (a module named by a custom ``python_files`` or passed explicitly), the
-    parts before the first capitalized one, since classes are ``Test*`` by default and modules lowercase."""
-    split = max((i for i, p in enumerate(parts) if _is_test_module(p)), default=None)
-    if split is None:
-        split = next((i - 1 for i, p in enumerate(parts) if i and p[:1].isupper()), len(parts) - 1)
-    return "/".join(parts[: split + 1]) + ".py", parts[split + 1 :]
-
-
-def _test_id(case: ET.Element) -> str:
-    """The pytest node id ``path/to/test_file.py::Class::name`` of a JUnit testcase.
-
-    pytest writes ``classname`` from the node id (its path dotted, ``.py`` dropped, then the classes) and
-    ``file`` from where the test function is *defined*. Those differ for a test inherited from a base class
-    or imported from another module (``classname="tests.test_a.TestA"``, ``file="tests/base.py"``): the node
-    id names the collecting file, so ``file`` is used only when its dotted path is a prefix of
-    ``classname``; otherwise (and in xunit2 reports, which have no ``file``) the path comes from
-    ``classname`` itself.
-    """
-    name = case.get("name", "")
-    classname = case.get("classname", "")
-    file = case.get("file") or ""
-    module = ".".join(PurePosixPath(file).with_suffix("").parts) if file else ""
-    if not classname:  # a module or directory that failed to collect: its node id is its path
-        if file and name == module:
-            return file
-        parts = name.split(".")
-        return "/".join(parts) + (".py" if _is_test_module(parts[-1]) else "")
-    if module and (classname == module or classname.startswith(module + ".")):
-        path, classes = file, classname[len(module) :].lstrip(".").split(".")
-    else:
-        path, classes = _split_classname(classname.split("."))
-    return "::".join(p for p in (path, *classes, name) if p)
-
-
-def parse_junit(xml_text: str) -> dict[str, TestOutcome]:
-    """Per-test outcomes from a JUnit XML report; raises ValueError if it is not one."""
-    return junit_results(xml_text)[0]
-
-
-_FAILURE_TEXT_LIMIT = FAILURE_TEXT_LIMIT
-
-
-def junit_results(xml_text: str) -> tuple[dict[str, TestOutcome], dict[str, str]]:
-    """Per-test outcomes, and the failure text (message + traceback) of each failed or errored test."""
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise ValueError(f"not a JUnit XML report: {exc}") from exc
-    results: dict[str, TestOutcome] = {}
-    texts: dict[str, str] = {}
-    for case in root.iter("testcase"):
-        problem = case.find("error")
-        outcome = TestOutcome.ERROR
-        if problem is None:
-            problem, outcome = case.find("failure"), TestOutcome.FAILED
-        if problem is None:
-            outcome = TestOutcome.SKIPPED if case.find("skipped") is not None else TestOutcome.PASSED
-        test_id = _test_id(case)
-        # A test that passes its call but errors in teardown appears twice: the worse outcome wins.
-        if results.get(test_id) in (TestOutcome.ERROR, TestOutcome.FAILED):
-            continue
-        results[test_id] = outcome
-        if problem is not None:
-            text = f"{problem.get('message', '')}\n{problem.text or ''}"
-            texts[test_id] = text[-_FAILURE_TEXT_LIMIT:]
-    return results, texts
 
 
 @dataclass
@@ -140,35 +37,8 @@ class RunGrade:
     """Bytes of test output cut by the eval script's cap (0: the log holds all of it)."""
 
 
-def grade_run(log: str, junit_xml: str | None, *, timed_out: bool = False, oom: bool = False) -> RunGrade:
-    """Verdict of one run from its log and JUnit report (None when the run wrote none)."""
-    tests: dict[str, TestOutcome] = {}
-    failures: dict[str, str] = {}
-    note = ""
-    if junit_xml:
-        try:
-            tests, failures = junit_results(junit_xml)
-        except ValueError as exc:
-            note = str(exc)
-    grade = _verdict(log, last_exit_code(log), tests, "", timed_out, oom)
-    if note:  # whatever the verdict, say that the JUnit report was unreadable
-        grade.note = f"{grade.note}; {note}" if grade.note else note
-    grade.failures = failures
-    grade.test_seconds = command_seconds(log)
-    return grade
-
-
-def _verdict(log: str, code: int | None, tests: dict[str, TestOutcome], note: str, timed_out: bool,
-             oom: bool) -> RunGrade:
-    if timed_out:
-        return RunGrade("error", code, tests, infra_error="timeout")
-    if oom:
-        return RunGrade("error", code, tests, infra_error="oom")
-    failed_patch = patch_failure(log)
-    if failed_patch:
-        return RunGrade("fail", code, tests, patch_error=failed_patch, note=f"{failed_patch} did not apply")
-    if code is None:
-        return RunGrade("error", None, tests, infra_error="marker_missing", note="no FACTORY_EXIT_CODE marker")
+def _by_exit_code(code: int, tests: dict[str, TestOutcome]) -> RunGrade:
+    """A run that ended on its own: its exit code, cross-checked with the per-test outcomes."""
     bad = sorted(t for t, o in tests.items() if o in (TestOutcome.FAILED, TestOutcome.ERROR))
     ran = [t for t, o in tests.items() if o is not TestOutcome.SKIPPED]
     if code != 0:
@@ -176,8 +46,8 @@ def _verdict(log: str, code: int | None, tests: dict[str, TestOutcome], note: st
     if not ran:
         return RunGrade("fail", code, tests, note="exit code 0 but no target test ran")
     if bad:
-        return RunGrade("fail", code, tests, note=f"exit code 0 contradicted by JUnit: {', '.join(bad[:5])}")
-    return RunGrade("pass", code, tests, note=note)
+        return RunGrade("fail", code, tests, note=f"exit code 0 but pytest reported failures: {', '.join(bad[:5])}")
+    return RunGrade("pass", code, tests)
 
 
 def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, oom: bool = False) -> RunGrade:
@@ -218,7 +88,7 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
         if tampered:
             grade = RunGrade("fail", code, tests, note=f"tampered: {tampered}", tampered=tampered)
         else:
-            grade = _verdict("", code, tests, "", False, False)
+            grade = _by_exit_code(code, tests)
             note = stream.note if stream.note and grade.verdict != "pass" else ""
     if note:
         grade.note = f"{grade.note}; {note}" if grade.note else note
@@ -249,7 +119,7 @@ def _junit_contradiction(junit_xml: str | None, tests: dict[str, TestOutcome], c
     if not junit_xml:
         return ""
     try:
-        junit, _ = junit_results(junit_xml)
+        junit = parse_junit(junit_xml)
     except ValueError as exc:
         return f"the JUnit report is unreadable ({exc})"
     kinds = {name: kind for kind, _, name in canaries}

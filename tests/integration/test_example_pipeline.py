@@ -14,9 +14,9 @@ import pytest
 from examples import tinyledger
 from factory.core.models import Status
 from factory.docker.runtime import owner_id
-from factory.grading.verdict import last_exit_code
 from factory.pipeline.build import build_pending
 from factory.pipeline.demo import summary
+from tests.grades import printed
 
 SWE_BENCH_FIELDS = (
     "repo", "instance_id", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
@@ -183,9 +183,9 @@ def test_instance_image_holds_no_future_history(pipeline, subject):
 def test_exported_eval_script_fails_without_and_passes_with_the_gold_patch(pipeline, subject):
     record = next(r for r in pipeline.records() if r["instance_id"] == _ids_by_subject(pipeline)[subject])
     without = _docker_run(record["image"], "bash", "-c", record["eval_script"])
-    code = last_exit_code(without.stdout)
+    code = printed(without.stdout, "FACTORY_EXIT_CODE")
     assert code is not None, f"no FACTORY_EXIT_CODE marker:\n{without.stdout[-2000:]}\n{without.stderr[-2000:]}"
-    assert code != 0, without.stdout[-2000:]
+    assert code != "0", without.stdout[-2000:]
     for test in record["FAIL_TO_PASS"]:
         assert test.split("::")[-1] in without.stdout
 
@@ -193,4 +193,4 @@ def test_exported_eval_script_fails_without_and_passes_with_the_gold_patch(pipel
     with_gold = _docker_run(
         record["image"], "bash", "-c", apply_then_eval, "_", record["patch"], record["eval_script"]
     )
-    assert last_exit_code(with_gold.stdout) == 0, with_gold.stdout[-2000:] + with_gold.stderr[-2000:]
+    assert printed(with_gold.stdout, "FACTORY_EXIT_CODE") == "0", with_gold.stdout[-2000:] + with_gold.stderr[-2000:]

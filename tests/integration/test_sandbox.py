@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from factory.docker.runtime import LABEL, RunResult, Sandbox, run_sandboxed
-from factory.grading.verdict import grade_run
+from factory.grading.verdict import grade_files
 
 IMAGE = "issue-factory/python:3.11"
 
@@ -67,7 +67,7 @@ def test_timeout_kills_the_container(sandboxed, docker_client):
     assert result.exit_code is None
     assert elapsed < 15, f"a 3 s timeout took {elapsed:.1f} s"
     assert _containers_with(docker_client, tag) == []
-    grade = grade_run(result.log, None, timed_out=result.timed_out)
+    grade = grade_files(result.log, result.files, timed_out=result.timed_out)
     assert (grade.verdict, grade.infra_error) == ("error", "timeout")
 
 
@@ -79,7 +79,7 @@ def test_memory_limit_ends_in_oom(sandboxed, docker_client):
     assert result.exit_code not in (0, None)
     assert not result.timed_out
     assert _containers_with(docker_client, tag) == []
-    assert grade_run(result.log, None, oom=result.oom_killed).infra_error == "oom"
+    assert grade_files(result.log, result.files, oom=result.oom_killed).infra_error == "oom"
 
 
 SPAWNER = """
@@ -121,15 +121,3 @@ def test_inputs_are_under_factory_and_files_are_collected(sandboxed):
     assert "hello sandbox" in result.log
     assert hashlib.sha256(bytes(range(256))).hexdigest() in result.log
     assert result.files == {"/tmp/out.txt": b"collected-ok\n"}
-
-
-def test_grading_takes_the_last_exit_code_marker(sandboxed):
-    script = 'echo "FACTORY_EXIT_CODE=0"; echo "a test printing a fake marker"; false; echo "FACTORY_EXIT_CODE=$?"'
-    result, _ = sandboxed(["bash", "-c", script])
-    assert result.log.count("FACTORY_EXIT_CODE=") == 2
-    grade = grade_run(result.log, None)
-    assert grade.exit_code == 1
-    assert grade.verdict == "fail"
-
-    silent, _ = sandboxed(["bash", "-c", "echo no marker here"])
-    assert grade_run(silent.log, None).infra_error == "marker_missing"

@@ -7,7 +7,8 @@ import pytest
 from factory.core.models import InfraError, Rejection, Status
 from factory.core.models import TestOutcome as Outcome
 from factory.grading.classify import classify
-from factory.grading.verdict import RunGrade, grade_run
+from factory.grading.verdict import RunGrade
+from tests.grades import graded
 
 P, F, E, S = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
 
@@ -61,8 +62,8 @@ def test_infra_error_wins_over_a_patch_failure() -> None:
     assert (verdict.status, verdict.reason) == (Status.ERROR, "timeout")
 
 
-def test_grade_run_infra_errors_reach_classify() -> None:
-    before = grade_run("FACTORY_EXIT_CODE=1\n", None, timed_out=True)
+def test_graded_infra_errors_reach_classify() -> None:
+    before = graded(1, timed_out=True)
     verdict = classify([before], [GOOD_AFTER])
     assert (verdict.status, verdict.reason) == (Status.ERROR, InfraError.TIMEOUT)
 
@@ -71,13 +72,13 @@ def test_grade_run_infra_errors_reach_classify() -> None:
 
 
 def test_test_patch_failed() -> None:
-    bad = grade_run("FACTORY_PATCH_FAILED=test_patch\n", None)
+    bad = graded(1, patch_failed="test_patch")
     verdict = classify([bad], [GOOD_AFTER, GOOD_AFTER])
     assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.TEST_PATCH_FAILED)
 
 
 def test_gold_patch_failed() -> None:
-    bad = grade_run("FACTORY_PATCH_FAILED=gold_patch\n", None)
+    bad = graded(1, patch_failed="gold_patch")
     verdict = classify([GOOD_BEFORE], [bad, bad])
     assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.GOLD_PATCH_FAILED)
 
@@ -165,8 +166,8 @@ def test_error2pass_when_the_before_run_failed_without_a_failing_test() -> None:
     assert "exit code 1; 0 failing test(s)" in verdict.detail
 
 
-def test_error2pass_when_the_before_run_has_no_junit_at_all() -> None:
-    before = grade_run("ImportError: boom\nFACTORY_EXIT_CODE=4\n", None)
+def test_error2pass_when_the_before_run_reported_no_test_at_all() -> None:
+    before = graded(4, log="ImportError: boom\n")
     verdict = classify([before], [GOOD_AFTER])
     assert verdict.reason == Rejection.ERROR2PASS
 
@@ -218,19 +219,9 @@ def test_valid_with_exact_fail_to_pass_and_pass_to_pass() -> None:
 
 
 def test_valid_from_real_grades() -> None:
-    junit_before = (
-        '<testsuites><testsuite name="pytest">'
-        '<testcase classname="" name="tests.test_new" file="tests/test_new.py">'
-        '<error message="x"/></testcase>'
-        "</testsuite></testsuites>"
-    )
-    junit_after = (
-        '<testsuites><testsuite name="pytest">'
-        '<testcase classname="tests.test_new" name="test_a" file="tests/test_new.py"/>'
-        "</testsuite></testsuites>"
-    )
-    before = grade_run("FACTORY_EXIT_CODE=2\n", junit_before)
-    after = grade_run("FACTORY_EXIT_CODE=0\n", junit_after)
+    # before: the new test module does not collect (an error under its path); after: its test passes
+    before = graded(2, {"tests/test_new.py": Outcome.ERROR}, {"tests/test_new.py": "E   ImportError: cannot import"})
+    after = graded(0, {"tests/test_new.py::test_a": Outcome.PASSED})
     verdict = classify([before], [after, after])
     assert verdict.status is Status.VALID
     assert verdict.fail_to_pass == ["tests/test_new.py::test_a"]

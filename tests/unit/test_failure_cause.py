@@ -1,7 +1,8 @@
 """The error2pass rule (factory.grading.failure_cause + classify) on failure texts real pytest runs wrote.
 
 Each case builds a tiny project, runs pytest with the eval script's JUnit options on the before state,
-and classifies the run against a gold patch that makes the after state pass.
+and classifies the run against a gold patch that makes the after state pass (outcomes and failure texts from
+the JUnit report pytest wrote, graded through the product's results-folder grading: ``tests/grades.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from factory.core.models import Rejection, Status
 from factory.core.models import TestOutcome as Outcome
 from factory.grading.classify import classify
 from factory.grading.failure_cause import Cause, FixFacts, cause, fix_facts
-from factory.grading.verdict import RunGrade, grade_run
+from factory.grading.junit import junit_results
+from factory.grading.verdict import RunGrade
+from tests.grades import graded
 
 
 def pytest_run(root: Path, files: dict[str, str]) -> RunGrade:
@@ -32,8 +35,8 @@ def pytest_run(root: Path, files: dict[str, str]) -> RunGrade:
          "--continue-on-collection-errors", f"--junitxml={junit}", *tests],
         cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root / "src"), "PATH": "/usr/bin:/bin"},
     )
-    log = proc.stdout + proc.stderr + f"\nFACTORY_EXIT_CODE={proc.returncode}\n"
-    return grade_run(log, junit.read_text() if junit.exists() else None)
+    tests, failures = junit_results(junit.read_text()) if junit.exists() else ({}, {})
+    return graded(proc.returncode, tests, failures, log=proc.stdout + proc.stderr)
 
 
 AFTER = RunGrade("pass", 0, {"tests/test_feature.py::test_feature": Outcome.PASSED})

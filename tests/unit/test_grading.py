@@ -1,7 +1,8 @@
-"""Grading one eval-script run (factory.grading.verdict): exit-code marker, JUnit parsing, and the cross-check.
+"""Grading one eval-script run (factory.grading.verdict, factory.grading.junit): the verdict from the results
+folder, JUnit parsing into node ids, and the JUnit cross-check.
 
 The JUnit reports are real: pytest runs on a throw-away package, with the same JUnit flags the eval
-script uses.
+script uses. Graded runs are made through the product's own grading (``tests/grades.py``).
 """
 
 from __future__ import annotations
@@ -14,68 +15,9 @@ from pathlib import Path
 import pytest
 
 from factory.core.models import TestOutcome as Outcome
-from factory.grading.verdict import grade_run, last_exit_code, parse_junit, patch_failure
-
-# ---- exit-code marker -----------------------------------------------------------------------------
-
-
-def test_last_marker_wins() -> None:
-    log = "FACTORY_EXIT_CODE=0\nsome output\nFACTORY_EXIT_CODE=1\ntrailing\n"
-    assert last_exit_code(log) == 1
-
-
-def test_marker_printed_by_a_test_before_the_real_one_does_not_decide() -> None:
-    log = "collected 1 item\nFACTORY_EXIT_CODE=0\nFAILED tests/test_x.py::test_a\nFACTORY_EXIT_CODE=1\n"
-    assert last_exit_code(log) == 1
-
-
-@pytest.mark.parametrize(
-    "log",
-    [
-        "+ echo FACTORY_EXIT_CODE=0\n",
-        "+ echo 'FACTORY_EXIT_CODE=0'\n",
-        "print: FACTORY_EXIT_CODE=0\n",
-        "FACTORY_EXIT_CODE=0 and more\n",
-        "FACTORY_EXIT_CODE=\n",
-        "FACTORY_EXIT_CODE=abc\n",
-        "XFACTORY_EXIT_CODE=0\n",
-    ],
-)
-def test_marker_must_be_a_whole_line(log: str) -> None:
-    assert last_exit_code(log) is None
-
-
-def test_trace_lines_do_not_count_but_the_real_marker_does() -> None:
-    log = "+ rc=1\n+ echo FACTORY_EXIT_CODE=1\nFACTORY_EXIT_CODE=1\n+ echo FACTORY_EXIT_CODE=0\n"
-    assert last_exit_code(log) == 1
-
-
-def test_missing_marker_is_none() -> None:
-    assert last_exit_code("") is None
-    assert last_exit_code("pytest output\n1 passed\n") is None
-
-
-@pytest.mark.parametrize("code", [0, 1, 2, 5, 127, 137, 255])
-def test_multi_digit_codes(code: int) -> None:
-    assert last_exit_code(f"out\nFACTORY_EXIT_CODE={code}\n") == code
-
-
-def test_marker_at_end_without_newline_and_with_crlf() -> None:
-    assert last_exit_code("out\nFACTORY_EXIT_CODE=4") == 4
-    assert last_exit_code("out\r\nFACTORY_EXIT_CODE=3\r\n") == 3
-
-
-# ---- patch failure marker -------------------------------------------------------------------------
-
-
-def test_patch_failure() -> None:
-    assert patch_failure("") == ""
-    assert patch_failure("error: patch failed\nFACTORY_PATCH_FAILED=test_patch\n") == "test_patch"
-    assert patch_failure("FACTORY_PATCH_FAILED=gold_patch\n") == "gold_patch"
-    # Whole lines only, last one wins.
-    assert patch_failure("+ echo FACTORY_PATCH_FAILED=test_patch\n") == ""
-    assert patch_failure("FACTORY_PATCH_FAILED=test_patch\nFACTORY_PATCH_FAILED=gold_patch\n") == "gold_patch"
-
+from factory.grading.junit import parse_junit
+from factory.grading.verdict import grade_files
+from tests.grades import graded, results_folder
 
 # ---- JUnit parsing on a real pytest report --------------------------------------------------------
 
@@ -222,7 +164,7 @@ def test_parse_junit_rejects_invalid_xml(text: str) -> None:
         parse_junit(text)
 
 
-# ---- grade_run verdicts ---------------------------------------------------------------------------
+# ---- verdicts from the results folder ---------------------------------------------------------------
 
 
 def junit(*cases: tuple[str, str]) -> str:
@@ -241,7 +183,7 @@ def junit(*cases: tuple[str, str]) -> str:
 
 
 def test_exit_zero_and_all_pass_is_a_pass() -> None:
-    grade = grade_run("1 passed\nFACTORY_EXIT_CODE=0\n", junit(("test_a", "passed"), ("test_b", "skipped")))
+    grade = graded(0, parse_junit(junit(("test_a", "passed"), ("test_b", "skipped"))))
     assert grade.verdict == "pass"
     assert grade.exit_code == 0
     assert grade.infra_error == "" and grade.patch_error == ""
@@ -251,26 +193,18 @@ def test_exit_zero_and_all_pass_is_a_pass() -> None:
     }
 
 
-def test_exit_zero_contradicted_by_junit_failure_is_a_fail() -> None:
-    grade = grade_run(
-        "PASSED tests/test_a.py::test_b\nFACTORY_EXIT_CODE=0\n",
-        junit(("test_a", "passed"), ("test_b", "failed")),
-    )
+@pytest.mark.parametrize("bad", ["failed", "error"])
+def test_exit_zero_contradicted_by_a_failing_test_is_a_fail(bad: str) -> None:
+    grade = graded(0, parse_junit(junit(("test_a", "passed"), ("test_b", bad))),
+                   log="PASSED tests/test_a.py::test_b\n")
     assert grade.verdict == "fail"
     assert grade.exit_code == 0
     assert "tests/test_a.py::test_b" in grade.note
 
 
-def test_exit_zero_contradicted_by_junit_error_is_a_fail() -> None:
-    grade = grade_run("FACTORY_EXIT_CODE=0\n", junit(("test_a", "error")))
-    assert grade.verdict == "fail"
-
-
-@pytest.mark.parametrize(
-    "report", [None, "", junit(), junit(("test_a", "skipped")), "garbage that is not xml"]
-)
-def test_exit_zero_without_any_test_run_is_a_fail(report: str | None) -> None:
-    grade = grade_run("FACTORY_EXIT_CODE=0\n", report)
+@pytest.mark.parametrize("report", [junit(), junit(("test_a", "skipped"))])
+def test_exit_zero_without_any_test_run_is_a_fail(report: str) -> None:
+    grade = graded(0, parse_junit(report))
     assert grade.verdict == "fail"
     assert grade.infra_error == ""
     assert "no target test ran" in grade.note
@@ -278,39 +212,46 @@ def test_exit_zero_without_any_test_run_is_a_fail(report: str | None) -> None:
 
 @pytest.mark.parametrize("code", [1, 2, 4, 5])
 def test_nonzero_exit_is_a_fail(code: int) -> None:
-    grade = grade_run(f"FACTORY_EXIT_CODE={code}\n", junit(("test_a", "passed")))
+    grade = graded(code, parse_junit(junit(("test_a", "passed"))))
     assert grade.verdict == "fail"
     assert grade.exit_code == code
     assert grade.infra_error == ""
 
 
-def test_nonzero_exit_wins_over_an_earlier_zero_marker() -> None:
-    grade = grade_run("FACTORY_EXIT_CODE=0\nFACTORY_EXIT_CODE=1\n", junit(("test_a", "passed")))
-    assert grade.verdict == "fail"
-
-
 def test_timeout_is_an_infra_error() -> None:
-    grade = grade_run("FACTORY_EXIT_CODE=0\n", junit(("test_a", "passed")), timed_out=True)
+    grade = graded(0, parse_junit(junit(("test_a", "passed"))), timed_out=True)
     assert (grade.verdict, grade.infra_error) == ("error", "timeout")
 
 
 def test_oom_is_an_infra_error() -> None:
-    grade = grade_run("Killed\n", None, oom=True)
+    grade = graded(None, oom=True, log="Killed\n")
     assert (grade.verdict, grade.infra_error) == ("error", "oom")
 
 
-def test_missing_marker_is_an_infra_error() -> None:
-    grade = grade_run("+ echo FACTORY_EXIT_CODE=0\n1 passed\n", junit(("test_a", "passed")))
+def test_no_exit_code_in_the_status_is_an_infra_error_whatever_the_log_says() -> None:
+    grade = graded(None, parse_junit(junit(("test_a", "passed"))), log="FACTORY_EXIT_CODE=0\n1 passed\n")
     assert (grade.verdict, grade.infra_error) == ("error", "marker_missing")
     assert grade.exit_code is None
 
 
 @pytest.mark.parametrize("which", ["test_patch", "gold_patch"])
 def test_patch_failure_is_a_fail_with_patch_error(which: str) -> None:
-    grade = grade_run(f"error: patch does not apply\nFACTORY_PATCH_FAILED={which}\n", None)
+    grade = graded(1, patch_failed=which, log="error: patch does not apply\n")
     assert grade.verdict == "fail"
     assert grade.patch_error == which
     assert grade.infra_error == ""
+
+
+@pytest.mark.parametrize("report", ["", "garbage that is not xml", "<testsuite><testcase></testsuite>"])
+def test_an_unreadable_junit_report_never_grades_a_pass(report: str) -> None:
+    """The per-test results say all passed, but the JUnit report pytest wrote beside them is unreadable:
+    one of the two was rewritten, so the run is not a pass (an empty file is no report)."""
+    tests = {"tests/test_a.py::test_a": Outcome.PASSED}
+    grade = grade_files("", {**results_folder(0, tests), "/run/factory/junit.xml": report.encode()})
+    if report:
+        assert grade.verdict == "fail" and "JUnit report is unreadable" in grade.tampered
+    else:
+        assert grade.verdict == "pass"
 
 
 # ---- JUnit ids are the node ids pytest itself prints ----------------------------------------------
@@ -431,22 +372,3 @@ def test_xunit2_ids_do_not_take_a_tests_folder_for_the_test_module() -> None:
 
 
 # ---- an unreadable JUnit report is always said -------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("log", "kwargs", "verdict_note"),
-    [
-        ("FACTORY_EXIT_CODE=1\n", {}, "exit code 1; 0 failing test(s)"),
-        ("FACTORY_EXIT_CODE=0\n", {}, "exit code 0 but no target test ran"),
-        ("no marker\n", {}, "no FACTORY_EXIT_CODE marker"),
-        ("FACTORY_PATCH_FAILED=test_patch\n", {}, "test_patch did not apply"),
-        ("FACTORY_EXIT_CODE=0\n", {"timed_out": True}, ""),
-    ],
-)
-def test_a_junit_parse_error_reaches_the_note_whatever_the_verdict(log: str, kwargs: dict,
-                                                                  verdict_note: str) -> None:
-    grade = grade_run(log, "<testsuite><testcase></testsuite>", **kwargs)
-    assert grade.verdict != "pass"
-    assert grade.note.startswith(verdict_note)
-    assert grade.note.endswith("not a JUnit XML report: mismatched tag: line 1, column 23")
-    assert grade.note.count("not a JUnit XML report") == 1

@@ -1,0 +1,92 @@
+"""One stage of an attempt as a conversation: ask the model for an action, carry it out in the environment,
+show it what happened, until it answers ``done`` or the stage runs out of turns.
+
+Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``); a budget that runs
+out raises :class:`~agents.llm.budget.BudgetExceeded` through to the agent, which records it. Observations
+are bounded (head and tail), so one noisy command cannot fill the context.
+"""
+
+from __future__ import annotations
+
+from agents.repair.actions import Action, MalformedAction, RepeatGuard, apply_edits, parse_action
+from agents.repair.config import RepairConfig
+from agents.repair.prompts import render_prompt
+from agents.repair.protocols import Environment, Model
+from agents.repair.records import StageLog, Turn
+
+
+def bounded(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
+
+
+def carry_out(action: Action, env: Environment, config: RepairConfig) -> str:
+    """Do ``action`` (not ``done``) and say what happened, as the model will read it."""
+    if action.kind == "bash":
+        result = env.execute(action.body, timeout=config.command_timeout)
+        return render_prompt("observation.j2", timed_out=result.timed_out, timeout=config.command_timeout,
+                             exit_code=result.exit_code, output=bounded(result.output, config.observation_chars),
+                             ignored=action.ignored)
+    if action.kind == "write":
+        result = env.write_file(action.path, action.body)
+        said = (f"Wrote {action.path} ({action.body.count(chr(10)) + 1} lines)." if result.exit_code == 0
+                else f"Could not write {action.path}: {result.output.strip()}")
+        return said + _ignored(action)
+    text = env.read_file(action.path)
+    if text is None:
+        return f"There is no file {action.path} (paths are relative to /testbed)." + _ignored(action)
+    try:
+        new = apply_edits(text, action.edits)
+    except MalformedAction as exc:
+        return f"{action.path} is unchanged: {exc}." + _ignored(action)
+    result = env.write_file(action.path, new)
+    if result.exit_code != 0:
+        return f"Could not write {action.path}: {result.output.strip()}" + _ignored(action)
+    return f"Edited {action.path} ({len(action.edits)} change(s))." + _ignored(action)
+
+
+def _ignored(action: Action) -> str:
+    return f"\n(Only the first of {action.ignored + 1} action blocks was run.)" if action.ignored else ""
+
+
+def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, prompt: str,
+              recalled: int = 0) -> StageLog:
+    """Converse until ``done`` or a limit; the log holds every turn and why the stage ended."""
+    log = StageLog(stage=stage, recalled=recalled)
+    messages = [{"role": "system", "content": render_prompt("system.j2", scratch=config.scratch)},
+                {"role": "user", "content": prompt}]
+    guard = RepeatGuard(config.repeat_limit)
+    malformed = 0
+    for _ in range(config.steps.get(stage, 8)):
+        reply = model.chat(f"repair.{stage}", messages)
+        messages.append({"role": "assistant", "content": reply.text})
+        try:
+            action = parse_action(reply.text)
+        except MalformedAction as exc:
+            malformed += 1
+            log.turns.append(Turn(action="malformed", detail=str(exc)))
+            if malformed >= config.malformed_limit:
+                log.ended = "malformed"
+                return log
+            messages.append({"role": "user", "content": render_prompt("malformed.j2", error=str(exc))})
+            continue
+        malformed = 0
+        if guard.seen(action) > 1:
+            log.turns.append(Turn(action="repeat", detail=f"{action.kind} {action.path or action.body[:80]}"))
+            if guard.exhausted:
+                log.ended = "repeated"
+                return log
+            messages.append({"role": "user", "content": render_prompt(
+                "repeat.j2", times=guard.repeats, limit=config.repeat_limit)})
+            continue
+        if action.kind == "done":
+            log.answer, log.ended = action.body, "done"
+            return log
+        observation = carry_out(action, env, config)
+        log.turns.append(Turn(action=action.kind, detail=action.path or action.body[:500],
+                              observation=bounded(observation, 2000)))
+        messages.append({"role": "user", "content": observation})
+    log.ended = "steps"
+    return log

@@ -21,6 +21,8 @@ from factory.mining.mirror import Snapshot
 MAX_STEPS = 8
 READ_CAP = 6000
 SEARCH_HITS = 30
+REPEAT_LIMIT = 3
+"""The same action this many times in a row ends the exploration (small models loop on one call)."""
 
 
 class ExplorerAction(BaseModel):
@@ -90,15 +92,22 @@ def explore(
         {"role": "user", "content": render_prompt(
             "explorer_task.j2", candidate=candidate, facts=facts, top=list_dir(snapshot, "."), feedback=feedback)},
     ]
-    tokens = 0
+    tokens, last, repeats = 0, None, 0
     for _ in range(MAX_STEPS):
         action, spent = ask(session, "explorer", messages, ExplorerAction, tools=TOOLS)
         tokens += spent
         if action.tool == "done":
             return action.facts, tokens
-        result = run_tool(snapshot, action)
-        messages += [
-            {"role": "assistant", "content": action.model_dump_json(exclude_defaults=True)},
-            {"role": "user", "content": f"Result of {action.tool}:\n{result}"},
-        ]
+        repeats = repeats + 1 if action == last else 1
+        last = action
+        said = action.model_dump_json(exclude_defaults=True)
+        if repeats >= REPEAT_LIMIT:
+            return f"(explorer stopped: the same {action.tool} call {repeats} times in a row)", tokens
+        if repeats > 1:
+            result = (f"You sent exactly this call {repeats} times in a row; its result is above and will not "
+                      f"change. Call another tool, or finish with done. After {REPEAT_LIMIT} identical calls "
+                      "the exploration ends.")
+        else:
+            result = f"Result of {action.tool}:\n{run_tool(snapshot, action)}"
+        messages += [{"role": "assistant", "content": said}, {"role": "user", "content": result}]
     return "(explorer ran out of steps)", tokens

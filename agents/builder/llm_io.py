@@ -24,15 +24,20 @@ class MalformedOutput(Exception):
 
 
 def extract_json(text: str) -> dict:
-    """The JSON object in ``text``: a fenced block, else the outermost ``{…}``."""
+    """The first JSON object in ``text``: a fenced block, else the first ``{…}`` that parses on its own (a
+    small model often sends two actions in one reply: the first well-formed one is taken, as the repair
+    agent does), else the outermost ``{…}``."""
     match = _FENCE.search(text)
-    candidate = match.group(1) if match else None
-    if candidate is None:
+    if match:
+        value = json.loads(match.group(1))
+    else:
         start, end = text.find("{"), text.rfind("}")
         if start == -1 or end <= start:
             raise ValueError("no JSON object found in the reply")
-        candidate = text[start : end + 1]
-    value = json.loads(candidate)
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = json.loads(text[start : end + 1])
     if not isinstance(value, dict):
         raise ValueError("the JSON value is not an object")
     return value

@@ -49,3 +49,19 @@ def test_text_actions_by_default(tmp_path: Path) -> None:
     assert text == "ci has deps/"
     assert "tools" not in server.requests[0]
     assert server.requests[1]["messages"][-1]["content"].endswith("deps/")
+
+
+def test_two_actions_in_one_reply_take_the_first_and_a_looping_model_is_stopped(tmp_path: Path) -> None:
+    """What a real 0.5B model did when it drove the explorer: two JSON actions in one reply, then the same
+    list_dir call again and again. The first action is taken; a repeat is answered, not run again; the third
+    identical call ends the exploration with that reason (before the step budget)."""
+    cand, snapshot, facts, store = _setup(tmp_path)
+    again = '{"tool": "list_dir", "path": "ci"}'
+    script = ['{"tool": "list_dir", "path": "ci"}\n{"tool": "read_file", "path": "setup.py"}', again, again]
+    with ScriptedLLM(script) as server:
+        client = LLMClient(LLMSettings(base_url=server.url, model="test-model"), store)
+        text, _ = llm_explorer.explore(client.session(cand.instance_id, Budget()), snapshot, cand, facts)
+    assert text == "(explorer stopped: the same list_dir call 3 times in a row)"
+    assert len(server.requests) == 3
+    assert server.requests[1]["messages"][-1]["content"].startswith("Result of list_dir:")
+    assert "exactly this call 2 times in a row" in server.requests[2]["messages"][-1]["content"]

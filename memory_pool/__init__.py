@@ -1,6 +1,8 @@
-"""Memory the factory keeps between runs, one room (subpackage) per kind: today proven environment recipes
-(:mod:`memory_pool.environment`)."""
+"""Memory the factory keeps between runs, one room (subpackage) per kind: proven environment recipes
+(:mod:`memory_pool.environment`) and the repair agent's experience — cases and insights
+(:mod:`memory_pool.experience`)."""
 
 from memory_pool.environment import EnvironmentPool, ImportReport, MemoryEntry, dependency_names
+from memory_pool.experience import Case, ExperienceMemory, Insight
 
-__all__ = ["EnvironmentPool", "ImportReport", "MemoryEntry", "dependency_names"]
+__all__ = ["Case", "EnvironmentPool", "ExperienceMemory", "ImportReport", "Insight", "MemoryEntry", "dependency_names"]

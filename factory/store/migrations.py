@@ -218,12 +218,83 @@ def m004_source_cursors(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
 
+def m005_experience(con: duckdb.DuckDBPyConnection) -> None:
+    """The repair agent's experience memory (memory_pool/experience): episodic cases (one per run and
+    instance, positive and negative, with cost and provenance), semantic insights per stage with
+    support/contradiction counts, and the log of every operation that changed an insight (provenance)."""
+    con.execute(
+        """
+        CREATE TABLE experience_cases (
+            case_id VARCHAR PRIMARY KEY,      -- sha256 of run_id + instance_id (first 24 hex digits)
+            run_id VARCHAR NOT NULL,
+            instance_id VARCHAR NOT NULL,
+            repo VARCHAR NOT NULL,
+            pr_number INTEGER,
+            base_commit VARCHAR NOT NULL,
+            issue_created_at TIMESTAMPTZ NOT NULL,
+            issue_text VARCHAR NOT NULL,
+            stage_notes VARCHAR NOT NULL,     -- JSON object stage -> the agent's short note
+            files VARCHAR NOT NULL,           -- JSON list: paths the submitted patch touches
+            functions VARCHAR NOT NULL,       -- JSON list
+            reproduction VARCHAR NOT NULL,    -- the reproduction script the agent wrote
+            reproduction_output VARCHAR NOT NULL,  -- its output, bounded
+            candidate_patches VARCHAR NOT NULL,    -- JSON list of diffs
+            submitted_patch VARCHAR NOT NULL,
+            outcome VARCHAR NOT NULL,         -- resolved | unresolved | error | empty | self_verified | self_failed
+            positive BOOLEAN NOT NULL,        -- resolved or self_verified
+            calls INTEGER NOT NULL,
+            tokens_in BIGINT NOT NULL,
+            tokens_out BIGINT NOT NULL,
+            usd DOUBLE NOT NULL,
+            seconds DOUBLE NOT NULL,
+            model VARCHAR NOT NULL,
+            config VARCHAR NOT NULL,
+            split VARCHAR NOT NULL,           -- train | test
+            written_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("CREATE INDEX experience_cases_repo ON experience_cases(repo, issue_created_at)")
+    con.execute(
+        """
+        CREATE TABLE experience_insights (
+            insight_id VARCHAR PRIMARY KEY,   -- sha256 of stage, text and the insights it merged (24 hex digits)
+            stage VARCHAR NOT NULL,           -- reproduce | localize | patch | select
+            text VARCHAR NOT NULL,
+            support INTEGER NOT NULL,
+            contradiction INTEGER NOT NULL,
+            case_ids VARCHAR NOT NULL,        -- JSON list of the cases it came from or that counted for/against it
+            status VARCHAR NOT NULL,          -- active | retired
+            version INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+    con.execute("CREATE INDEX experience_insights_stage ON experience_insights(stage, status)")
+    con.execute("CREATE SEQUENCE experience_ops_id")
+    con.execute(
+        """
+        CREATE TABLE experience_ops (
+            id BIGINT PRIMARY KEY DEFAULT nextval('experience_ops_id'),
+            op VARCHAR NOT NULL,              -- add | merge | retire | support | contradict | evict | import
+            stage VARCHAR NOT NULL,
+            insight_ids VARCHAR NOT NULL,     -- JSON list: the insight written first, then those it changed
+            case_id VARCHAR NOT NULL,         -- the case a support / contradict counted ('' otherwise)
+            reason VARCHAR NOT NULL,
+            detail VARCHAR NOT NULL,          -- JSON object: the op as given, and what it changed
+            created_at TIMESTAMPTZ NOT NULL
+        )
+        """
+    )
+
 
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_llm_ledger_and_environment_memory,
     m003_eval_results,
     m004_source_cursors,
+    m005_experience,
 ]
 
 

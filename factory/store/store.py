@@ -14,6 +14,7 @@ from factory.store.candidates import Candidates
 from factory.store.env_memory import EnvMemory
 from factory.store.environments import Environments
 from factory.store.eval_results import EvalResults
+from factory.store.experience import Experience
 from factory.store.instances import Instances
 from factory.store.llm_ledger import LlmLedger
 from factory.store.migrations import Migrations
@@ -21,7 +22,9 @@ from factory.store.runs import Runs
 from factory.store.sources import Sources
 
 
-class Store(Migrations, Candidates, Sources, Instances, Environments, Runs, LlmLedger, EnvMemory, EvalResults):
+class Store(
+    Migrations, Candidates, Sources, Instances, Environments, Runs, LlmLedger, EnvMemory, EvalResults, Experience
+):
     """DuckDB-backed record store. Use as a context manager or call :meth:`close`."""
 
     def __init__(

@@ -98,10 +98,11 @@ def test_the_agent_fixes_an_example_issue_and_the_harness_resolves_it(pipeline, 
     assert attempt.submitted.count("diff --git") == 1
     assert ledger["calls"] == len(requests) == 4 + 2 + 5 + 1
 
-    # nothing hidden reached the model: scan everything we sent (system and user messages)
+    # nothing hidden reached the model: scan everything we sent (system and user messages) for the lines the
+    # gold and test patches add (the lines they remove are in the repository at base_commit, no secret)
     sent = "\n".join(m["content"] for r in requests for m in r["messages"] if m["role"] != "assistant")
     hidden_lines = [line[1:].strip() for text in (record["patch"], record["test_patch"])
-                    for line in text.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+                    for line in text.splitlines() if line[:1] == "+" and not line.startswith("+++")]
     leaked = [line for line in hidden_lines if len(line) > 12 and line in sent]
     assert leaked == []
     assert not any(test_id in sent or test_id.rsplit("::", 1)[-1] in sent

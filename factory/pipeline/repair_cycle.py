@@ -1,0 +1,149 @@
+"""Train and evaluate the repair agent honestly: split by time, build memory on the earlier issues from graded
+outcomes, evaluate on the later ones with frozen memory, under every memory configuration of the ablation.
+
+- :func:`split` — issues created before ``cutoff`` train, the rest test (optionally repo-disjoint: a test
+  repository has no train issue), written as two JSONL files and a manifest a user can inspect.
+- :func:`train` — in time order, one attempt per train issue, recalling only from earlier cases; each
+  prediction graded by our harness at once; its case (positive or negative) and one insight operation
+  written to the experience memory.
+- :func:`evaluate_configs` — the test split under each configuration (``none`` / ``episodic`` /
+  ``semantic`` / ``both`` / ``random``: episodic with random retrieval, the control at equal K), memory
+  frozen (any write raises), predictions graded by the harness in one run per configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import docker
+
+from agents.llm import Budget, LLMClient
+from agents.repair.agent import RepairAgent
+from agents.repair.config import RepairConfig
+from agents.repair.insights import maintain
+from agents.repair.memory import ExperienceRecall, case_from_attempt, when
+from agents.repair.protocols import NoMemory
+from agents.repair.records import Attempt, Task
+from factory.core.errors import UserError
+from factory.core.settings import Settings
+from factory.docker.runtime import Sandbox
+from factory.docker.session import ContainerSession
+from factory.grading.contract import TESTER
+from factory.harness.evaluate import evaluate
+from factory.harness.predictions import Prediction, Predictions
+from factory.store import Store
+from memory_pool.experience import ExperienceMemory
+
+#: Memory configurations of the ablation: (recall mode, retrieval).
+CONFIGS: dict[str, tuple[str, str]] = {
+    "none": ("none", "lexical"), "episodic": ("episodic", "lexical"), "semantic": ("semantic", "lexical"),
+    "both": ("both", "lexical"), "random": ("episodic", "random"),
+}
+
+
+def split(records: list[dict], cutoff: datetime, out: Path, repo_disjoint: bool = False) -> tuple[list, list]:
+    """Train = issues created before ``cutoff``; test = the rest (minus, if ``repo_disjoint``, repositories
+    that have train issues). Writes ``train.jsonl``, ``test.jsonl`` and ``split.json`` under ``out``."""
+    dated = [(when(str(r.get("created_at", ""))), r) for r in records]
+    undated = [r["instance_id"] for d, r in dated if d is None]
+    if undated:
+        raise UserError(f"{len(undated)} row(s) have no readable created_at (e.g. {undated[0]})",
+                        "export the dataset again with `factory export`; a time split needs every date")
+    train = [r for d, r in sorted(dated, key=lambda x: x[0]) if d < cutoff]
+    test = [r for d, r in sorted(dated, key=lambda x: x[0]) if d >= cutoff]
+    if repo_disjoint:
+        seen = {r["repo"] for r in train}
+        test = [r for r in test if r["repo"] not in seen]
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("train", train), ("test", test)):
+        (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (out / "split.json").write_text(json.dumps({
+        "cutoff": cutoff.isoformat(), "repo_disjoint": repo_disjoint,
+        "train": [r["instance_id"] for r in train], "test": [r["instance_id"] for r in test]}, indent=1))
+    return train, test
+
+
+@dataclass
+class Graded:
+    attempt: Attempt
+    status: str
+    """The harness's word: resolved / unresolved / empty / error."""
+
+
+@dataclass
+class CycleContext:
+    """What every attempt of a cycle shares."""
+
+    client: docker.DockerClient
+    llm: LLMClient
+    settings: Settings
+    harness_store: Store
+    """The store the harness writes its results to (and reads instance images from)."""
+    report_dir: Path
+    config: RepairConfig = field(default_factory=RepairConfig)
+    budget: Budget = field(default_factory=lambda: Budget(max_calls=40, max_usd=0.5, max_seconds=1800))
+    on_done: Callable[[str, Graded], None] | None = None
+
+    def attempt(self, task: Task, memory, label: str) -> Attempt:
+        """One attempt; its LLM calls are in the ledger under ``<instance>@<label>`` (a configuration's cost)."""
+        sandbox = Sandbox(self.settings.build.mem_limit, self.settings.build.pids_limit, self.settings.build.cpus,
+                          self.settings.build.run_timeout)
+        with ContainerSession(self.client, task.image, sandbox, user=TESTER,
+                              extra_labels={"issue-factory.repair": task.instance_id}) as box:
+            session = self.llm.session(f"{task.instance_id}@{label}", self.budget)
+            return RepairAgent(session, box, memory, self.config, model_name=self.llm.model).run(task)
+
+    def grade(self, attempts: list[Attempt], records: list[dict], run_id: str) -> list[str]:
+        model = f"{self.config.name}/{self.llm.model}"
+        preds = Predictions([Prediction(a.instance_id, model, a.submitted) for a in attempts], source=run_id)
+        report = evaluate(preds, records, run_id, self.harness_store, self.settings, report_dir=self.report_dir,
+                          reuse=False, client=self.client)
+        status = {r.instance_id: r.status for r in report.results}
+        return [status.get(a.instance_id, "error") for a in attempts]
+
+
+def train(ctx: CycleContext, records: list[dict], memory: ExperienceMemory, run_id: str,
+          mode: str = "both") -> list[Graded]:
+    """Attempts on the train split in time order, each graded at once and remembered (case + insight op)."""
+    done: list[Graded] = []
+    recall_mode, retrieval = CONFIGS[mode]
+    for record in records:
+        task = Task.from_record(record)
+        recall = ExperienceRecall(memory, recall_mode, retrieval, k=ctx.config.recall_k).for_task(task)
+        attempt = ctx.attempt(task, recall, "train")
+        status = ctx.grade([attempt], [record], f"{run_id}-{len(done) + 1}")[0]
+        case = case_from_attempt(attempt, task, status, run_id=run_id, split="train")
+        memory.add_case(case)
+        if mode in ("semantic", "both"):
+            maintain(memory, ctx.llm.session(f"{task.instance_id}@train-insight", ctx.budget), attempt,
+                     case.case_id, status)
+        graded = Graded(attempt, status)
+        done.append(graded)
+        if ctx.on_done:
+            ctx.on_done(mode, graded)
+    return done
+
+
+def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store, run_id: str,
+                     configs: list[str]) -> dict[str, list[Graded]]:
+    """The test split under each configuration, memory frozen; one harness run per configuration."""
+    frozen = ExperienceMemory(memory_store, frozen=True)
+    results: dict[str, list[Graded]] = {}
+    for name in configs:
+        mode, retrieval = CONFIGS[name]
+        attempts = []
+        for record in records:
+            task = Task.from_record(record)
+            memory = (NoMemory() if mode == "none" else
+                      ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k).for_task(task))
+            attempts.append(ctx.attempt(task, memory, name))
+        statuses = ctx.grade(attempts, records, f"{run_id}-{name}")
+        results[name] = [Graded(a, s) for a, s in zip(attempts, statuses, strict=True)]
+        for graded in results[name]:
+            if ctx.on_done:
+                ctx.on_done(name, graded)
+    return results

@@ -14,6 +14,7 @@ import typer
 from factory.cli import build, config, demo, deployments, engine, evaluate, mine, status
 from factory.cli.common import console, effective_value
 from factory.cli.memory import memory_app
+from factory.cli.repair import repair_app
 from factory.core.errors import UserError
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ images_app.command("bootstrap")(engine.images_bootstrap)
 images_app.command("ensure")(engine.images_ensure)
 app.add_typer(images_app, name="images")
 app.add_typer(memory_app, name="memory")
+app.add_typer(repair_app, name="repair")
 
 
 def main() -> None:

@@ -1,0 +1,181 @@
+"""``factory repair``: split an export by time, train the repair agent's memory on the earlier issues, evaluate
+it on the later ones under every memory configuration, and print the ablation report.
+
+Files a user can read live in the split folder (``train.jsonl``, ``test.jsonl``, ``split.json``, then
+``train-results.json`` and ``eval-results.json`` with every attempt); memory, the LLM ledger and the
+harness's results live in the DuckDB store (``--db``). The model is the ``[llm]`` setting
+(``FACTORY_LLM_*``; ``factory config`` shows it).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from factory.cli.common import ConfigOption, DbOption, HomeOption, console, out, project_settings
+from factory.core.errors import UserError
+
+repair_app = typer.Typer(help="The experience-memory repair agent: split, train, eval, report.", no_args_is_help=True)
+SplitOption = Annotated[Path, typer.Option("--split", help="The split folder `factory repair split` wrote.")]
+
+
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "run `factory repair split --dataset FILE --before DATE` first")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@repair_app.command("split")
+def split_command(
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset JSONL (`factory export`).")],
+    before: Annotated[str, typer.Option("--before", help="Issues created before this date train (ISO).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, test.jsonl, split.json.")
+                       ] = Path("repair-split"),
+    repo_disjoint: Annotated[bool, typer.Option("--repo-disjoint", help="Keep test repositories out of train.")
+                             ] = False,
+) -> None:
+    """Split a dataset by time (and optionally by repository) into train and test files.
+
+    Example: factory repair split --dataset dataset.jsonl --before 2024-01-01 --out split/
+    """
+    from factory.harness.dataset import load_dataset
+    from factory.pipeline.repair_cycle import split
+
+    try:
+        cutoff = datetime.fromisoformat(before)
+    except ValueError as exc:
+        raise UserError(f"--before {before!r} is not a date", "use ISO format, e.g. 2024-01-01") from exc
+    cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    train, test = split(load_dataset(dataset), cutoff, out_dir, repo_disjoint)
+    out.print(f"train: {len(train)} issue(s) before {cutoff.date()}; test: {len(test)}; written to {out_dir}")
+    if not train or not test:
+        console.print("[yellow]one side is empty: pick another --before[/]")
+
+
+def _context(config: Path | None, db: Path | None, home: Path | None, candidates: int, max_calls: int,
+             replay: bool, report_dir: Path):
+    from agents.llm import Budget, LLMClient, LLMSettings
+    from agents.repair.config import RepairConfig
+    from factory.docker.runtime import connect
+    from factory.pipeline.repair_cycle import CycleContext
+    from factory.store import Store
+
+    settings = project_settings(config, db, home)
+    endpoint = LLMSettings.from_endpoint(settings.llm)
+    if endpoint is None and not replay:
+        raise UserError("no model is configured for the repair agent",
+                        "set FACTORY_LLM_MODEL (and FACTORY_LLM_BASE_URL for a local server), or pass --replay")
+    store = Store(settings.db_path)
+    llm = LLMClient(endpoint, store, replay=replay)
+    ctx = CycleContext(connect(), llm, settings, store, report_dir, RepairConfig(candidates=candidates),
+                       Budget(max_calls=max_calls, max_usd=settings.build.max_llm_usd,
+                              max_seconds=settings.build.max_llm_seconds))
+    return ctx, store
+
+
+def _dump(path: Path, results: dict[str, list]) -> None:
+    path.write_text(json.dumps({name: [{"status": g.status, "attempt": g.attempt.model_dump()} for g in graded]
+                                for name, graded in results.items()}, indent=1), encoding="utf-8")
+
+
+@repair_app.command("train")
+def train_command(
+    split_dir: SplitOption = Path("repair-split"),
+    mode: Annotated[str, typer.Option(help="Memory written and used while training: episodic, semantic, both.")
+                    ] = "both",
+    candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
+    max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
+    replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Run the agent on the train split in time order; each attempt is graded and remembered.
+
+    Example: FACTORY_LLM_BASE_URL=http://127.0.0.1:8000/v1 FACTORY_LLM_MODEL=qwen factory repair train --split split/
+    """
+    from factory.pipeline.repair_cycle import train
+    from memory_pool.experience import ExperienceMemory
+
+    if mode not in ("episodic", "semantic", "both"):
+        raise UserError(f"--mode {mode!r} is not a training mode", "use episodic, semantic or both")
+    records = _rows(split_dir / "train.jsonl")
+    ctx, store = _context(config, db, home, candidates, max_calls, replay, split_dir / "reports")
+    with store, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("training", total=len(records))
+        ctx.on_done = lambda _name, g: (bar.advance(task), bar.console.print(f"  {g.attempt.instance_id}: {g.status}"))
+        graded = train(ctx, records, ExperienceMemory(store), f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}", mode)
+    _dump(split_dir / "train-results.json", {"train": graded})
+    resolved = sum(g.status == "resolved" for g in graded)
+    out.print(f"trained on {len(graded)} issue(s): {resolved} resolved; memory in {ctx.settings.db_path}")
+
+
+@repair_app.command("eval")
+def eval_command(
+    split_dir: SplitOption = Path("repair-split"),
+    configs: Annotated[str, typer.Option(help="Comma-separated: none, episodic, semantic, both, random.")
+                       ] = "none,episodic,semantic,both,random",
+    candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
+    max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
+    replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Evaluate the test split under each memory configuration (memory frozen), graded by the harness.
+
+    Example: factory repair eval --split split/ --configs none,both
+    """
+    from factory.pipeline.repair_cycle import CONFIGS, evaluate_configs
+    from factory.pipeline.repair_report import render, rows
+
+    names = [c.strip() for c in configs.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown or not names:
+        raise UserError(f"unknown configuration(s): {', '.join(unknown) or '(none given)'}",
+                        f"choose from {', '.join(CONFIGS)}")
+    records = _rows(split_dir / "test.jsonl")
+    ctx, store = _context(config, db, home, candidates, max_calls, replay, split_dir / "reports")
+    with store, Progress(console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(records) * len(names))
+        ctx.on_done = lambda name, g: (bar.advance(task),
+                                       bar.console.print(f"  [{name}] {g.attempt.instance_id}: {g.status}"))
+        results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names)
+        table = rows(results, store)
+    _dump(split_dir / "eval-results.json", results)
+    out.print(render(table))
+
+
+@repair_app.command("report")
+def report_command(
+    split_dir: SplitOption = Path("repair-split"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Print the ablation table of the last `factory repair eval` of a split.
+
+    Example: factory repair report --split split/ --json
+    """
+    from agents.repair.records import Attempt
+    from factory.pipeline.repair_cycle import Graded
+    from factory.pipeline.repair_report import render, rows
+    from factory.store import Store
+
+    path = split_dir / "eval-results.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "run `factory repair eval --split ...` first")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    results = {name: [Graded(Attempt.model_validate(g["attempt"]), g["status"]) for g in graded]
+               for name, graded in saved.items()}
+    settings = project_settings(db=db)
+    with Store(settings.db_path, read_only=True) as store:
+        table = rows(results, store)
+    if as_json:
+        out.print_json(json.dumps([{**vars(r), "rate": r.rate, "interval": r.interval} for r in table]))
+        return
+    out.print(render(table))

@@ -9,35 +9,16 @@ recipe and the latest feedback instead of growing without bound.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 from agents.builder import llm_explorer, llm_roles, test_manager
 from agents.builder.llm_io import MalformedOutput
 from agents.llm import Budget, BudgetExceeded, LLMRequestError
+from agents.llm.ledger import steady
 
 EVIDENCE_LINES = 40
 EVIDENCE_CHARS = 5000
-# What changes from run to run in a log without changing what it says: durations ("in 0.03s", pytest
-# centres its summary in a rule of "=" whose length follows), transfer rates, container/layer ids.
-# Evidence is part of the prompts, so it must be steady or --replay would miss on every rerun.
-_VOLATILE = [
-    (re.compile(r"^(FACTORY_TEST_SECONDS=)[0-9.]+", re.M), r"\1<t>"),  # the eval script's test-command timing
-    (re.compile(r"\b\d+(?:\.\d+)?s\b(?: \(\d+:\d\d:\d\d\))?"), "<t>"),
-    (re.compile(r"\b\d+(?:\.\d+)? ?[kMG]i?B/s\b"), "<rate>"),
-    (re.compile(r"\b[0-9a-f]{12,64}\b"), "<id>"),
-    (re.compile(r"([=_-])\1{2,}"), r"\1\1\1"),
-]
-
-
-def steady(text: str) -> str:
-    """``text`` with timings, rates and ids masked, so the same outcome always reads the same."""
-    for pattern, replacement in _VOLATILE:
-        text = pattern.sub(replacement, text)
-    return text
-
-
 def evidence(builder, trial) -> str:
     """What the analyst may read: exit codes, failing tests and bounded log tails of the last runs."""
     if trial.image == "" and trial.detail:

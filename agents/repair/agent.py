@@ -14,6 +14,7 @@ import re
 import shlex
 
 from agents.llm import BudgetExceeded
+from agents.llm.ledger import steady
 from agents.repair.config import RepairConfig
 from agents.repair.prompts import render_prompt
 from agents.repair.protocols import Environment, Memory, Model, NoMemory, Recall
@@ -68,7 +69,7 @@ class RepairAgent:
         attempt.reproduction = self.env.read_file(script) or ""
         if attempt.reproduction:
             result = self.env.execute(f"python {shlex.quote(script)}", timeout=self.config.command_timeout)
-            attempt.reproduction_output = bounded(result.output, self.config.observation_chars)
+            attempt.reproduction_output = steady(bounded(result.output, self.config.observation_chars))
             attempt.reproduction_exit = result.exit_code
 
     def _localize(self, task: Task, attempt: Attempt) -> None:

@@ -3,11 +3,13 @@ show it what happened, until it answers ``done`` or the stage runs out of turns.
 
 Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``); a budget that runs
 out raises :class:`~agents.llm.budget.BudgetExceeded` through to the agent, which records it. Observations
-are bounded (head and tail), so one noisy command cannot fill the context.
+are bounded (head and tail), so one noisy command cannot fill the context, and steady (durations, rates and
+ids masked: :func:`~agents.llm.ledger.steady`), so a rerun with ``--replay`` asks the same questions.
 """
 
 from __future__ import annotations
 
+from agents.llm.ledger import steady
 from agents.repair.actions import Action, MalformedAction, RepeatGuard, apply_edits, parse_action
 from agents.repair.config import RepairConfig
 from agents.repair.prompts import render_prompt
@@ -27,7 +29,8 @@ def carry_out(action: Action, env: Environment, config: RepairConfig) -> str:
     if action.kind == "bash":
         result = env.execute(action.body, timeout=config.command_timeout)
         return render_prompt("observation.j2", timed_out=result.timed_out, timeout=config.command_timeout,
-                             exit_code=result.exit_code, output=bounded(result.output, config.observation_chars),
+                             exit_code=result.exit_code,
+                             output=steady(bounded(result.output, config.observation_chars)),
                              ignored=action.ignored)
     if action.kind == "write":
         result = env.write_file(action.path, action.body)

@@ -108,6 +108,15 @@ def test_the_agent_fixes_an_example_issue_and_the_harness_resolves_it(pipeline, 
     assert not any(test_id in sent or test_id.rsplit("::", 1)[-1] in sent
                    for test_id in record["FAIL_TO_PASS"] + record["PASS_TO_PASS"])
 
+    # replay: the same attempt again from the ledger alone, with no model server at all
+    with Store(tmp_path / "agent.duckdb") as store:
+        replayer = LLMClient(None, store, replay=True)
+        with ContainerSession(docker_client, record["image"], Sandbox(timeout=60), user=TESTER) as box:
+            again = RepairAgent(replayer.session(INSTANCE, Budget(max_calls=40)), box,
+                                model_name="test-model").run(task)
+        assert store.llm_totals()["replayed"] == len(requests)
+    assert (again.error, again.submitted) == ("", attempt.submitted)
+
     # graded by the harness like any other prediction
     prediction = attempt.prediction()
     assert prediction["model_name_or_path"] == "factory-repair/test-model"
@@ -117,3 +126,15 @@ def test_the_agent_fixes_an_example_issue_and_the_harness_resolves_it(pipeline, 
                       report_dir=tmp_path / "reports", reuse=False, client=docker_client)
     assert [r.status for r in report.results] == ["resolved"], [r.reason for r in report.results]
     json.dumps(attempt.model_dump())  # the whole record is plain data
+
+
+def test_a_budget_stops_the_attempt_with_its_reason(pipeline, record, docker_client, tmp_path):
+    with ScriptedLLM(scripted) as server, Store(tmp_path / "budget.duckdb") as store:
+        client = LLMClient(LLMSettings(base_url=server.url, model="test-model"), store)
+        with ContainerSession(docker_client, record["image"], Sandbox(timeout=60), user=TESTER) as box:
+            attempt = RepairAgent(client.session(INSTANCE, Budget(max_calls=3)), box,
+                                  model_name="test-model").run(Task.from_record(record))
+        assert len(server.requests) == 3
+    assert attempt.error.startswith("budget:") and "3" in attempt.error
+    assert (attempt.submitted, attempt.reason) == ("", "no candidate patch")
+    assert attempt.prediction()["model_patch"] == ""

@@ -214,7 +214,7 @@ def test_files_the_test_patch_creates_replace_what_a_model_patch_put_there(make_
 
 
 def test_the_timing_line_is_masked_in_llm_evidence_so_replays_still_match() -> None:
-    from agents.builder.llm_rounds import steady
+    from agents.llm.ledger import steady
 
     a = steady("collected 2 items\nFACTORY_TEST_SECONDS=0.948363665\nFACTORY_EXIT_CODE=1\n")
     b = steady("collected 2 items\nFACTORY_TEST_SECONDS=12.000000001\nFACTORY_EXIT_CODE=1\n")

@@ -7,7 +7,8 @@ included. One action per turn, in a fenced block whose info string names it:
 - ``write PATH`` — write the whole file ``PATH`` (the reproduction script, say);
 - ``edit PATH`` — one or more search/replace blocks (``<<<<<<< SEARCH`` … ``=======`` … ``>>>>>>> REPLACE``),
   each SEARCH text found exactly once;
-- ``done`` — end the stage; its body is the stage's answer.
+- ``done`` — end the stage; its body is the stage's answer (a reply whose first line is a bare ``done``
+  counts too).
 
 Small models misbehave in known ways (seen when one drove our builder): two actions in one reply, or the
 same action again and again. The parser takes the **first** well-formed action and says that the rest was
@@ -20,7 +21,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_BLOCK = re.compile(r"```([A-Za-z]+)[ \t]*([^\n`]*)\n(.*?)```", re.S)
+_BLOCK = re.compile(r"^```([A-Za-z]+)(?:[ \t]+([^\n`]*))?[ \t]*\n(.*?)^```", re.S | re.M)
+"""A fence opens at the start of a line with a bare word (``bash``, ``write PATH``): text that merely mentions
+"```bash, ```write PATH" inside a sentence — a model echoing our own hint — is no action."""
+_BARE_DONE = re.compile(r"\A\s*done[ \t]*\n?(.*)\Z", re.S | re.I)
 _EDIT = re.compile(r"<<<<<<< SEARCH\n(.*?)\n?=======\n(.*?)\n?>>>>>>> REPLACE", re.S)
 KINDS = {"bash": "bash", "sh": "bash", "shell": "bash", "write": "write", "edit": "edit", "done": "done"}
 
@@ -63,12 +67,15 @@ def parse_action(reply: str) -> Action:
         if kind is None:
             continue
         try:
-            found.append(_action(kind, match.group(2).strip(), match.group(3)))
+            found.append(_action(kind, (match.group(2) or "").strip(), match.group(3)))
         except MalformedAction as exc:
             problems.append(str(exc))
     if not found:
         if problems:
             raise MalformedAction(problems[0])
+        bare = _BARE_DONE.match(reply)
+        if bare and "```" not in reply:  # "done" on the first line, unfenced: a stage answer all the same
+            return Action("done", bare.group(1).strip())
         raise MalformedAction("no action block: reply with exactly one fenced block, e.g. ```bash\\nls\\n```")
     first = found[0]
     return Action(first.kind, first.body, first.path, first.edits, ignored=len(found) - 1)
@@ -85,6 +92,8 @@ def _action(kind: str, argument: str, body: str) -> Action:
     if not argument:
         raise MalformedAction(f"a {kind} block names its file after the word {kind}: ```{kind} path/to/file.py")
     if kind == "write":
+        if not body.strip():
+            raise MalformedAction(f"the write block for {argument} is empty: give the file's whole content")
         return Action("write", body, path=argument)
     edits = tuple(Edit(s, r) for s, r in _EDIT.findall(body))
     if not edits:

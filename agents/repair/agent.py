@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import shlex
 
-from agents.llm import BudgetExceeded
 from agents.llm.ledger import steady
 from agents.repair.config import RepairConfig
 from agents.repair.prompts import render_prompt
@@ -38,11 +37,13 @@ class RepairAgent:
     def run(self, task: Task) -> Attempt:
         attempt = Attempt(instance_id=task.instance_id, config=self.config.name, model=self.model_name)
         try:
-            self._reproduce(task, attempt)
-            self._localize(task, attempt)
-            self._patch(task, attempt)
-        except BudgetExceeded as exc:
-            attempt.error = f"budget: {exc}"
+            for stage in (self._reproduce, self._localize, self._patch):
+                stage(task, attempt)
+                stopped = next((s for s in attempt.stages if s.ended in ("budget", "llm_error")), None)
+                if stopped is not None:
+                    kind = "budget" if stopped.ended == "budget" else "llm"
+                    attempt.error = f"{kind}: {stopped.error} (in {stopped.stage})"
+                    break
         except EngineError as exc:
             attempt.error = f"engine: {exc}"
             return attempt
@@ -83,19 +84,28 @@ class RepairAgent:
         attempt.files = list(dict.fromkeys(p for p in _PATH.findall(log.answer) if not p.startswith("/")))
 
     def _patch(self, task: Task, attempt: Attempt) -> None:
+        leftover = self.env.patch()  # what reproduce / localize changed in the work tree: no candidate's part
+        if leftover.strip() and self.env.revert(leftover).exit_code != 0:
+            attempt.error = "the work tree could not be reset before the patch stage"
+            return
         recall = self._recall("patch", task, "\n".join(attempt.files))
         for number in range(1, self.config.candidates + 1):
             prompt = render_prompt("patch.j2", task=task, recall=recall, scratch=self.config.scratch,
                                    files=attempt.files, reproduction=attempt.reproduction, attempt_no=number)
-            attempt.stages.append(run_stage("patch", self.model, self.env, self.config, prompt,
-                                            len(recall.cases) + len(recall.insights)))
-            patch = self.env.patch()
+            log = run_stage("patch", self.model, self.env, self.config, prompt,
+                            len(recall.cases) + len(recall.insights))
+            attempt.stages.append(log)
+            patch = self.env.patch()  # also when the stage was cut short: the edits made so far count
             if not patch.strip():
+                if log.ended in ("budget", "llm_error"):
+                    return
                 continue
             if all(c.patch != patch for c in attempt.candidates):
                 attempt.candidates.append(Candidate(patch=patch))
             if self.env.revert(patch).exit_code != 0:
                 attempt.error = "the work tree could not be reset after a candidate; no further candidates"
+                return
+            if log.ended in ("budget", "llm_error"):
                 return
 
     def _select(self, attempt: Attempt) -> None:

@@ -60,7 +60,9 @@ class StageLog(BaseModel):
     answer: str = ""
     """What the model said when it ended the stage (``done``)."""
     ended: str = ""
-    """Why the stage ended: ``done``, ``steps``, ``repeated``, ``malformed``, ``budget``."""
+    """Why the stage ended: ``done``, ``steps``, ``repeated``, ``malformed``, ``budget``, ``llm_error``."""
+    error: str = ""
+    """With ``budget`` / ``llm_error``: what was exceeded or what the endpoint said."""
     recalled: int = 0
     """Cases and insights the memory put into this stage's prompt."""
 

@@ -1,14 +1,16 @@
 """One stage of an attempt as a conversation: ask the model for an action, carry it out in the environment,
 show it what happened, until it answers ``done`` or the stage runs out of turns.
 
-Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``); a budget that runs
-out raises :class:`~agents.llm.budget.BudgetExceeded` through to the agent, which records it. Observations
+Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``, ``budget``,
+``llm_error``), with the turns it had: a budget that runs out or a request the endpoint refuses ends the
+stage, never the run, and the agent keeps what the work tree holds. Observations
 are bounded (head and tail), so one noisy command cannot fill the context, and steady (durations, rates and
 ids masked: :func:`~agents.llm.ledger.steady`), so a rerun with ``--replay`` asks the same questions.
 """
 
 from __future__ import annotations
 
+from agents.llm import BudgetExceeded, LLMRequestError
 from agents.llm.ledger import steady
 from agents.repair.actions import Action, MalformedAction, RepeatGuard, apply_edits, parse_action
 from agents.repair.config import RepairConfig
@@ -63,7 +65,15 @@ def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, 
     guard = RepeatGuard(config.repeat_limit)
     malformed = 0
     for _ in range(config.steps.get(stage, 8)):
-        reply = model.chat(f"repair.{stage}", messages)
+        try:
+            reply = model.chat(f"repair.{stage}", messages)
+        except BudgetExceeded as exc:  # the turns so far stay in the log; the agent decides what is kept
+            log.ended, log.error = "budget", str(exc)
+            return log
+        except LLMRequestError as exc:  # a request the endpoint refuses (context too long, say): the stage ends;
+            # an endpoint that is down (LLMUnavailable) stops the run with its fix instead
+            log.ended, log.error = "llm_error", exc.what
+            return log
         messages.append({"role": "assistant", "content": reply.text})
         try:
             action = parse_action(reply.text)

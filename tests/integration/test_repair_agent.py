@@ -40,6 +40,7 @@ SCRIPT = {
         "```done\nA 500-cent discount on a 300-cent invoice gives a total of -200.\n```",
     ],
     "Stage 2 of 3": [
+        "```write src/tinyledger/notes.py\n# what I found so far\n```",  # a stray file: no part of any candidate
         "```bash\ngrep -rn 'def total' src\n```",
         "```done\nsrc/tinyledger/ledger.py\nInvoice.total\n```",
     ],
@@ -95,8 +96,8 @@ def test_the_agent_fixes_an_example_issue_and_the_harness_resolves_it(pipeline, 
     chosen = attempt.candidates[0]
     assert (chosen.reproduction_exit, chosen.tests_exit, chosen.score) == (0, 0, 3)
     assert "max(0, self.subtotal() - self.discount)" in attempt.submitted
-    assert attempt.submitted.count("diff --git") == 1
-    assert ledger["calls"] == len(requests) == 4 + 2 + 5 + 1
+    assert attempt.submitted.count("diff --git") == 1 and "notes.py" not in attempt.submitted
+    assert ledger["calls"] == len(requests) == 4 + 3 + 5 + 1
 
     # nothing hidden reached the model: scan everything we sent (system and user messages) for the lines the
     # gold and test patches add (the lines they remove are in the repository at base_commit, no secret)
@@ -135,6 +136,7 @@ def test_a_budget_stops_the_attempt_with_its_reason(pipeline, record, docker_cli
             attempt = RepairAgent(client.session(INSTANCE, Budget(max_calls=3)), box,
                                   model_name="test-model").run(Task.from_record(record))
         assert len(server.requests) == 3
-    assert attempt.error.startswith("budget:") and "3" in attempt.error
+    assert attempt.error.startswith("budget:") and attempt.error.endswith("(in reproduce)")
+    assert attempt.stages[0].ended == "budget" and len(attempt.stages[0].turns) == 3  # its turns are kept
     assert (attempt.submitted, attempt.reason) == ("", "no candidate patch")
     assert attempt.prediction()["model_patch"] == ""

@@ -56,3 +56,20 @@ def test_the_repeat_guard_counts_identical_actions_in_a_row() -> None:
     ls, cat = Action("bash", "ls"), Action("bash", "cat x")
     assert [guard.seen(a) for a in (ls, ls, cat, cat, cat)] == [1, 2, 1, 2, 3]
     assert guard.exhausted
+
+
+@pytest.mark.parametrize("echo", [
+    "```bash, ```write PATH, ```edit PATH or ```done.\n```",  # a 0.5B model echoing our hint (real replies)
+    "```bash, ```write transactions.py\n```edit transactions.py or ```done.\n```",
+    "Use ```bash blocks.\n```\n",
+])
+def test_fences_inside_a_sentence_are_no_action(echo: str) -> None:
+    with pytest.raises(MalformedAction, match="no action block"):
+        parse_action(echo)
+
+
+def test_a_bare_done_line_ends_the_stage_and_an_empty_write_is_refused() -> None:
+    assert parse_action("done\nsrc/tinyledger/ledger.py\nInvoice.total") == Action(
+        "done", "src/tinyledger/ledger.py\nInvoice.total")
+    with pytest.raises(MalformedAction, match="write block for /tmp/a.py is empty"):
+        parse_action("```write /tmp/a.py\n\n```")

@@ -24,12 +24,6 @@ repair_app = typer.Typer(help="The experience-memory repair agent: split, train,
 SplitOption = Annotated[Path, typer.Option("--split", help="The split folder `factory repair split` wrote.")]
 
 
-def _rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", "run `factory repair split --dataset FILE --before DATE` first")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 @repair_app.command("split")
 def split_command(
     dataset: Annotated[Path, typer.Option("--dataset", help="Dataset JSONL (`factory export`).")],
@@ -57,32 +51,6 @@ def split_command(
         console.print("[yellow]one side is empty: pick another --before[/]")
 
 
-def _context(config: Path | None, db: Path | None, home: Path | None, candidates: int, max_calls: int,
-             replay: bool, report_dir: Path):
-    from agents.llm import Budget, LLMClient, LLMSettings
-    from agents.repair.config import RepairConfig
-    from factory.docker.runtime import connect
-    from factory.pipeline.repair_cycle import CycleContext
-    from factory.store import Store
-
-    settings = project_settings(config, db, home)
-    endpoint = LLMSettings.from_endpoint(settings.llm)
-    if endpoint is None and not replay:
-        raise UserError("no model is configured for the repair agent",
-                        "set FACTORY_LLM_MODEL (and FACTORY_LLM_BASE_URL for a local server), or pass --replay")
-    store = Store(settings.db_path)
-    llm = LLMClient(endpoint, store, replay=replay)
-    ctx = CycleContext(connect(), llm, settings, store, report_dir, RepairConfig(candidates=candidates),
-                       Budget(max_calls=max_calls, max_usd=settings.build.max_llm_usd,
-                              max_seconds=settings.build.max_llm_seconds))
-    return ctx, store
-
-
-def _dump(path: Path, results: dict[str, list]) -> None:
-    path.write_text(json.dumps({name: [{"status": g.status, "attempt": g.attempt.model_dump()} for g in graded]
-                                for name, graded in results.items()}, indent=1), encoding="utf-8")
-
-
 @repair_app.command("train")
 def train_command(
     split_dir: SplitOption = Path("repair-split"),
@@ -99,18 +67,21 @@ def train_command(
 
     Example: FACTORY_LLM_BASE_URL=http://127.0.0.1:8000/v1 FACTORY_LLM_MODEL=qwen factory repair train --split split/
     """
-    from factory.pipeline.repair_cycle import train
+    from factory.pipeline.repair_cycle import open_context, read_split, save_results, train
+    from factory.store import Store
     from memory_pool.experience import ExperienceMemory
 
     if mode not in ("episodic", "semantic", "both"):
         raise UserError(f"--mode {mode!r} is not a training mode", "use episodic, semantic or both")
-    records = _rows(split_dir / "train.jsonl")
-    ctx, store = _context(config, db, home, candidates, max_calls, replay, split_dir / "reports")
-    with store, Progress(console=console, transient=True) as bar:
+    records = read_split(split_dir, "train")
+    settings = project_settings(config, db, home)
+    with Store(settings.db_path) as store, Progress(console=console, transient=True) as bar:
+        ctx = open_context(settings, store, split_dir / "reports", candidates=candidates, max_calls=max_calls,
+                           replay=replay)
         task = bar.add_task("training", total=len(records))
         ctx.on_done = lambda _name, g: (bar.advance(task), bar.console.print(f"  {g.attempt.instance_id}: {g.status}"))
         graded = train(ctx, records, ExperienceMemory(store), f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}", mode)
-    _dump(split_dir / "train-results.json", {"train": graded})
+    save_results(split_dir / "train-results.json", {"train": graded})
     resolved = sum(g.status == "resolved" for g in graded)
     out.print(f"trained on {len(graded)} issue(s): {resolved} resolved; memory in {ctx.settings.db_path}")
 
@@ -131,23 +102,26 @@ def eval_command(
 
     Example: factory repair eval --split split/ --configs none,both
     """
-    from factory.pipeline.repair_cycle import CONFIGS, evaluate_configs
+    from factory.pipeline.repair_cycle import CONFIGS, evaluate_configs, open_context, read_split, save_results
     from factory.pipeline.repair_report import render, rows
+    from factory.store import Store
 
     names = [c.strip() for c in configs.split(",") if c.strip()]
     unknown = [n for n in names if n not in CONFIGS]
     if unknown or not names:
         raise UserError(f"unknown configuration(s): {', '.join(unknown) or '(none given)'}",
                         f"choose from {', '.join(CONFIGS)}")
-    records = _rows(split_dir / "test.jsonl")
-    ctx, store = _context(config, db, home, candidates, max_calls, replay, split_dir / "reports")
-    with store, Progress(console=console, transient=True) as bar:
+    records = read_split(split_dir, "test")
+    settings = project_settings(config, db, home)
+    with Store(settings.db_path) as store, Progress(console=console, transient=True) as bar:
+        ctx = open_context(settings, store, split_dir / "reports", candidates=candidates, max_calls=max_calls,
+                           replay=replay)
         task = bar.add_task("evaluating", total=len(records) * len(names))
         ctx.on_done = lambda name, g: (bar.advance(task),
                                        bar.console.print(f"  [{name}] {g.attempt.instance_id}: {g.status}"))
         results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names)
         table = rows(results, store)
-    _dump(split_dir / "eval-results.json", results)
+    save_results(split_dir / "eval-results.json", results)
     out.print(render(table))
 
 
@@ -161,17 +135,11 @@ def report_command(
 
     Example: factory repair report --split split/ --json
     """
-    from agents.repair.records import Attempt
-    from factory.pipeline.repair_cycle import Graded
+    from factory.pipeline.repair_cycle import load_results
     from factory.pipeline.repair_report import render, rows
     from factory.store import Store
 
-    path = split_dir / "eval-results.json"
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", "run `factory repair eval --split ...` first")
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    results = {name: [Graded(Attempt.model_validate(g["attempt"]), g["status"]) for g in graded]
-               for name, graded in saved.items()}
+    results = load_results(split_dir / "eval-results.json")
     settings = project_settings(db=db)
     with Store(settings.db_path, read_only=True) as store:
         table = rows(results, store)

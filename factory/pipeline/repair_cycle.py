@@ -147,3 +147,43 @@ def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store
             if ctx.on_done:
                 ctx.on_done(name, graded)
     return results
+
+
+def open_context(settings: Settings, store: Store, report_dir: Path, *, candidates: int = 2, max_calls: int = 40,
+                 replay: bool = False) -> CycleContext:
+    """The cycle's context from resolved settings: the ``[llm]`` model (or the ledger, with ``replay``), the
+    build's sandbox and LLM budget, ``store`` for memory, ledger and the harness's results."""
+    from agents.llm import LLMSettings
+    from factory.docker.runtime import connect
+
+    endpoint = LLMSettings.from_endpoint(settings.llm)
+    if endpoint is None and not replay:
+        raise UserError("no model is configured for the repair agent",
+                        "set FACTORY_LLM_MODEL (and FACTORY_LLM_BASE_URL for a local server), or pass --replay")
+    return CycleContext(connect(), LLMClient(endpoint, store, replay=replay), settings, store, report_dir,
+                        RepairConfig(candidates=candidates),
+                        Budget(max_calls=max_calls, max_usd=settings.build.max_llm_usd,
+                               max_seconds=settings.build.max_llm_seconds))
+
+
+def save_results(path: Path, results: dict[str, list[Graded]]) -> Path:
+    """Every attempt with its harness status, per configuration, as JSON a person can read."""
+    path.write_text(json.dumps({name: [{"status": g.status, "attempt": g.attempt.model_dump()} for g in graded]
+                                for name, graded in results.items()}, indent=1), encoding="utf-8")
+    return path
+
+
+def load_results(path: Path) -> dict[str, list[Graded]]:
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "run `factory repair eval --split ...` first")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {name: [Graded(Attempt.model_validate(g["attempt"]), g["status"]) for g in graded]
+            for name, graded in saved.items()}
+
+
+def read_split(split_dir: Path, name: str) -> list[dict]:
+    """``train`` or ``test`` rows of a split folder."""
+    path = split_dir / f"{name}.jsonl"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", "run `factory repair split --dataset FILE --before DATE` first")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

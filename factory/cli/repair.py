@@ -147,3 +147,27 @@ def report_command(
         out.print_json(json.dumps([{**vars(r), "rate": r.rate, "interval": r.interval} for r in table]))
         return
     out.print(render(table))
+
+
+@repair_app.command("trajectories")
+def trajectories_command(
+    split_dir: SplitOption = Path("repair-split"),
+    out_path: Annotated[Path, typer.Option("--out", help="Chat-format JSONL to write.")] = Path("trajectories.jsonl"),
+    source: Annotated[str, typer.Option("--from", help="train, or eval (every configuration's test attempts).")
+                      ] = "train",
+    db: DbOption = None,
+) -> None:
+    """Export the resolved attempts' conversations as chat-format JSONL, for fine-tuning.
+
+    Example: factory repair trajectories --split split/ --out trajectories.jsonl
+    """
+    from factory.pipeline.repair_cycle import load_results
+    from factory.pipeline.trajectories import trajectories, write_jsonl
+    from factory.store import Store
+
+    if source not in ("train", "eval"):
+        raise UserError(f"--from {source!r} is neither train nor eval", "use --from train or --from eval")
+    results = load_results(split_dir / f"{source}-results.json")
+    with Store(project_settings(db=db).db_path, read_only=True) as store:
+        n = write_jsonl(trajectories(store, results), out_path)
+    out.print(f"wrote {n} conversation(s) of resolved attempts to {out_path}")

@@ -41,6 +41,17 @@ def test_the_repair_commands_run_the_cycle_and_print_the_ablation(pipeline, fact
     saved = json.loads((split_dir / "eval-results.json").read_text())
     assert set(saved) == {"none", "both"} and saved["both"][0]["attempt"]["submitted"]
 
+    chats = tmp_path / "chats.jsonl"
+    done = subprocess.run([*factory_cmd, "repair", "trajectories", "--split", str(split_dir), "--db", str(db),
+                           "--out", str(chats)], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in chats.read_text().splitlines()]
+    assert {r["metadata"]["stage"] for r in rows} == {"reproduce", "localize", "patch"}
+    assert len(rows) == 2 * 3  # two resolved train attempts, one conversation per stage (one candidate each)
+    first = rows[0]["messages"]
+    assert first[0]["role"] == "system" and first[-1]["role"] == "assistant" and "```" in first[-1]["content"]
+
     no_model = subprocess.run([*factory_cmd, "repair", "eval", *common], cwd=tmp_path, capture_output=True,
                               text=True, timeout=120,
                               env={k: v for k, v in cli_env().items() if not k.startswith(("FACTORY_LLM", "OPENAI"))})

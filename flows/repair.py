@@ -17,6 +17,7 @@ from factory.pipeline.repair_cycle import (
     CONFIGS,
     CycleContext,
     evaluate_configs,
+    load_reranker,
     open_context,
     read_split,
     save_results,
@@ -30,7 +31,8 @@ from memory_pool.experience import ExperienceMemory
 
 @task(name="repair-train", cache_policy=NONE)
 def train_memory(ctx: CycleContext, store: Store, split_dir: Path, mode: str) -> dict[str, str]:
-    graded = train(ctx, read_split(split_dir, "train"), ExperienceMemory(store), "flow-train", mode)
+    graded = train(ctx, read_split(split_dir, "train"), ExperienceMemory(store), "flow-train", mode,
+                   state_dir=split_dir)
     save_results(split_dir / "train-results.json", {"train": graded})
     get_run_logger().info("trained on %d issue(s): %d resolved", len(graded),
                           sum(g.status == "resolved" for g in graded))
@@ -39,7 +41,8 @@ def train_memory(ctx: CycleContext, store: Store, split_dir: Path, mode: str) ->
 
 @task(name="repair-eval", cache_policy=NONE)
 def evaluate_split(ctx: CycleContext, store: Store, split_dir: Path, configs: list[str]) -> str:
-    results = evaluate_configs(ctx, read_split(split_dir, "test"), store, "flow-eval", configs)
+    results = evaluate_configs(ctx, read_split(split_dir, "test"), store, "flow-eval", configs,
+                               load_reranker(split_dir))
     save_results(split_dir / "eval-results.json", results)
     table = render(rows(results, store))
     get_run_logger().info("ablation:\n%s", table)

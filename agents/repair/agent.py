@@ -59,13 +59,13 @@ class RepairAgent:
         if self.config.recall_k == 0:
             return Recall()
         recall = self.memory.recall(stage, f"{task.problem_statement}\n{extra}", task.identities())
-        return Recall(recall.cases[: self.config.recall_k], recall.insights)
+        k = self.config.recall_k
+        return Recall(recall.cases[:k], recall.insights, recall.keys[:k])
 
     def _reproduce(self, task: Task, attempt: Attempt) -> None:
         recall = self._recall("reproduce", task)
         prompt = render_prompt("reproduce.j2", task=task, recall=recall, scratch=self.config.scratch)
-        attempt.stages.append(run_stage("reproduce", self.model, self.env, self.config, prompt,
-                                        len(recall.cases) + len(recall.insights)))
+        attempt.stages.append(run_stage("reproduce", self.model, self.env, self.config, prompt, recall))
         script = f"{self.config.scratch}/reproduce.py"
         attempt.reproduction = self.env.read_file(script) or ""
         if attempt.reproduction:
@@ -78,8 +78,7 @@ class RepairAgent:
         prompt = render_prompt("localize.j2", task=task, recall=recall, scratch=self.config.scratch,
                                reproduction_output=attempt.reproduction_output,
                                reproduction_exit=attempt.reproduction_exit)
-        log = run_stage("localize", self.model, self.env, self.config, prompt,
-                        len(recall.cases) + len(recall.insights))
+        log = run_stage("localize", self.model, self.env, self.config, prompt, recall)
         attempt.stages.append(log)
         attempt.files = list(dict.fromkeys(p for p in _PATH.findall(log.answer) if not p.startswith("/")))
 
@@ -92,8 +91,7 @@ class RepairAgent:
         for number in range(1, self.config.candidates + 1):
             prompt = render_prompt("patch.j2", task=task, recall=recall, scratch=self.config.scratch,
                                    files=attempt.files, reproduction=attempt.reproduction, attempt_no=number)
-            log = run_stage("patch", self.model, self.env, self.config, prompt,
-                            len(recall.cases) + len(recall.insights))
+            log = run_stage("patch", self.model, self.env, self.config, prompt, recall)
             attempt.stages.append(log)
             patch = self.env.patch()  # also when the stage was cut short: the edits made so far count
             if not patch.strip():

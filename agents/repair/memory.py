@@ -26,9 +26,12 @@ from memory_pool.retrieval import (
     DenseRetriever,
     Doc,
     HashingEmbedder,
+    Hit,
     HybridRetriever,
+    Label,
     LexicalRetriever,
     RandomRetriever,
+    ReRanker,
 )
 
 Mode = Literal["none", "episodic", "semantic", "both"]
@@ -75,10 +78,16 @@ class ExperienceRecall:
     """Recall from ``memory``'s train cases and insights, by ``mode`` and ``retrieval``."""
 
     def __init__(self, memory: ExperienceMemory, mode: Mode = "both", retrieval: Retrieval = "lexical",
-                 k: int = 4, before: datetime | None = None):
+                 k: int = 4, before: datetime | None = None, reranker: ReRanker | None = None):
         self.memory, self.mode, self.k = memory, mode, k
         self.before = before
         """Recall only cases whose issue was created before this (the task's own date; None: any)."""
+        self.reranker = reranker
+        """Memento's case selection: reorders a wider pool of hits by whether such cases helped before (its
+        base order while it has too few labels); None: similarity order."""
+        self.repo: str | None = None
+        self.hits: dict[str, list[Hit]] = {}
+        """Per stage, the hits recalled for the current task (what its labels will be about)."""
         self._cases = {c.case_id: c for c in memory.cases(split="train")} if mode in ("episodic", "both") else {}
         self._retriever = _retriever(retrieval, max(k, 1))
         self._retriever.fit(Doc(key=c.case_id, text=c.search_text(), identities=c.identities(),
@@ -88,16 +97,26 @@ class ExperienceRecall:
         """This recall, limited to what was known before ``task``'s issue was opened."""
         clone = object.__new__(ExperienceRecall)
         clone.__dict__.update(self.__dict__)
-        clone.before = when(task.created_at)
+        clone.before, clone.repo, clone.hits = when(task.created_at), task.repo, {}
         return clone
 
     def recall(self, stage: str, query: str, exclude: frozenset[str]) -> Recall:
-        cases: list[str] = []
+        hits: list[Hit] = []
         if self._cases and self.k:
-            hits = self._retriever.search(query, k=self.k, exclude=exclude, before=self.before)
-            cases = [render_case(self._cases[h.doc.key], stage) for h in hits]
+            wide = self.k * 3 if self.reranker is not None else self.k
+            hits = self._retriever.search(query, k=min(wide, 16), exclude=exclude, before=self.before)
+            if self.reranker is not None:
+                hits = self.reranker.rerank(query, hits, repo=self.repo, at=self.before)
+            hits = hits[: self.k]
+        self.hits[stage] = hits
         insights = ([i.text for i in self.memory.insights(stage)] if self.mode in ("semantic", "both") else [])
-        return Recall(cases, insights)
+        return Recall([render_case(self._cases[h.doc.key], stage) for h in hits], insights,
+                      [h.doc.key for h in hits])
+
+    def labels(self, query: str, helped: bool) -> list[Label]:
+        """The current task's recalled hits, labelled with whether the attempt they went into was resolved."""
+        return [Label.from_hit(query, hit, helped, repo=self.repo, at=self.before)
+                for hits in self.hits.values() for hit in hits]
 
 
 def case_from_attempt(attempt: Attempt, task: Task, outcome: str, *, run_id: str, split: str,

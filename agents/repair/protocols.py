@@ -39,6 +39,8 @@ class Recall:
 
     cases: list[str] = field(default_factory=list)
     insights: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    """The recalled cases' ids, in the order shown (what a re-ranker's labels are about)."""
 
     def __bool__(self) -> bool:
         return bool(self.cases or self.insights)

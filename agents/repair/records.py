@@ -65,6 +65,8 @@ class StageLog(BaseModel):
     """With ``budget`` / ``llm_error``: what was exceeded or what the endpoint said."""
     recalled: int = 0
     """Cases and insights the memory put into this stage's prompt."""
+    recalled_cases: list[str] = Field(default_factory=list)
+    """The ids of the cases recalled for this stage (labelled helped / not helped after grading)."""
 
 
 class Candidate(BaseModel):

@@ -15,7 +15,7 @@ from agents.llm.ledger import steady
 from agents.repair.actions import Action, MalformedAction, RepeatGuard, apply_edits, parse_action
 from agents.repair.config import RepairConfig
 from agents.repair.prompts import render_prompt
-from agents.repair.protocols import Environment, Model
+from agents.repair.protocols import Environment, Model, Recall
 from agents.repair.records import StageLog, Turn
 
 
@@ -57,9 +57,10 @@ def _ignored(action: Action) -> str:
 
 
 def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, prompt: str,
-              recalled: int = 0) -> StageLog:
-    """Converse until ``done`` or a limit; the log holds every turn and why the stage ended."""
-    log = StageLog(stage=stage, recalled=recalled)
+              recall: Recall | None = None) -> StageLog:
+    """Converse until ``done`` or a limit; the log holds every turn, what was recalled and why it ended."""
+    recall = recall or Recall()
+    log = StageLog(stage=stage, recalled=len(recall.cases) + len(recall.insights), recalled_cases=recall.keys)
     messages = [{"role": "system", "content": render_prompt("system.j2", scratch=config.scratch)},
                 {"role": "user", "content": prompt}]
     guard = RepeatGuard(config.repeat_limit)

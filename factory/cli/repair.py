@@ -80,7 +80,8 @@ def train_command(
                            replay=replay)
         task = bar.add_task("training", total=len(records))
         ctx.on_done = lambda _name, g: (bar.advance(task), bar.console.print(f"  {g.attempt.instance_id}: {g.status}"))
-        graded = train(ctx, records, ExperienceMemory(store), f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}", mode)
+        graded = train(ctx, records, ExperienceMemory(store), f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}", mode,
+                       state_dir=split_dir)
     save_results(split_dir / "train-results.json", {"train": graded})
     resolved = sum(g.status == "resolved" for g in graded)
     out.print(f"trained on {len(graded)} issue(s): {resolved} resolved; memory in {ctx.settings.db_path}")
@@ -102,7 +103,14 @@ def eval_command(
 
     Example: factory repair eval --split split/ --configs none,both
     """
-    from factory.pipeline.repair_cycle import CONFIGS, evaluate_configs, open_context, read_split, save_results
+    from factory.pipeline.repair_cycle import (
+        CONFIGS,
+        evaluate_configs,
+        load_reranker,
+        open_context,
+        read_split,
+        save_results,
+    )
     from factory.pipeline.repair_report import render, rows
     from factory.store import Store
 
@@ -119,7 +127,8 @@ def eval_command(
         task = bar.add_task("evaluating", total=len(records) * len(names))
         ctx.on_done = lambda name, g: (bar.advance(task),
                                        bar.console.print(f"  [{name}] {g.attempt.instance_id}: {g.status}"))
-        results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names)
+        results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names,
+                                   load_reranker(split_dir))
         table = rows(results, store)
     save_results(split_dir / "eval-results.json", results)
     out.print(render(table))

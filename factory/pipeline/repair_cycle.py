@@ -37,6 +37,7 @@ from factory.harness.evaluate import evaluate
 from factory.harness.predictions import Prediction, Predictions
 from factory.store import Store
 from memory_pool.experience import ExperienceMemory
+from memory_pool.retrieval import Label, ReRanker
 
 #: Memory configurations of the ablation: (recall mode, retrieval).
 CONFIGS: dict[str, tuple[str, str]] = {
@@ -107,13 +108,20 @@ class CycleContext:
 
 
 def train(ctx: CycleContext, records: list[dict], memory: ExperienceMemory, run_id: str,
-          mode: str = "both") -> list[Graded]:
-    """Attempts on the train split in time order, each graded at once and remembered (case + insight op)."""
+          mode: str = "both", state_dir: Path | None = None) -> list[Graded]:
+    """Attempts on the train split in time order, each graded at once and remembered (case + insight op).
+
+    Every recalled case is labelled with whether its attempt was resolved, and the re-ranker retrained on
+    all labels so far; with ``state_dir`` the labels and the re-ranker are saved there (``labels.jsonl``,
+    ``reranker.json``) for the evaluation to load."""
     done: list[Graded] = []
     recall_mode, retrieval = CONFIGS[mode]
+    labels: list[Label] = []
+    reranker = ReRanker()
     for record in records:
         task = Task.from_record(record)
-        recall = ExperienceRecall(memory, recall_mode, retrieval, k=ctx.config.recall_k).for_task(task)
+        recall = ExperienceRecall(memory, recall_mode, retrieval, k=ctx.config.recall_k,
+                                  reranker=reranker).for_task(task)
         attempt = ctx.attempt(task, recall, "train")
         status = ctx.grade([attempt], [record], f"{run_id}-{len(done) + 1}")[0]
         case = case_from_attempt(attempt, task, status, run_id=run_id, split="train")
@@ -121,16 +129,29 @@ def train(ctx: CycleContext, records: list[dict], memory: ExperienceMemory, run_
         if mode in ("semantic", "both"):
             maintain(memory, ctx.llm.session(f"{task.instance_id}@train-insight", ctx.budget), attempt,
                      case.case_id, status)
+        labels += recall.labels(task.problem_statement, status == "resolved")
+        reranker.fit(labels)
         graded = Graded(attempt, status)
         done.append(graded)
         if ctx.on_done:
             ctx.on_done(mode, graded)
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        (state_dir / "labels.jsonl").write_text("".join(label.model_dump_json() + "\n" for label in labels))
+        (state_dir / "reranker.json").write_text(reranker.to_json())
     return done
 
 
+def load_reranker(state_dir: Path) -> ReRanker | None:
+    """The re-ranker ``train`` saved in ``state_dir`` (None when there is none)."""
+    path = state_dir / "reranker.json"
+    return ReRanker.from_json(path.read_text()) if path.is_file() else None
+
+
 def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store, run_id: str,
-                     configs: list[str]) -> dict[str, list[Graded]]:
-    """The test split under each configuration, memory frozen; one harness run per configuration."""
+                     configs: list[str], reranker: ReRanker | None = None) -> dict[str, list[Graded]]:
+    """The test split under each configuration, memory frozen; one harness run per configuration (the
+    trained ``reranker`` orders recalled cases, except in the random control)."""
     frozen = ExperienceMemory(memory_store, frozen=True)
     results: dict[str, list[Graded]] = {}
     for name in configs:
@@ -139,7 +160,8 @@ def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store
         for record in records:
             task = Task.from_record(record)
             memory = (NoMemory() if mode == "none" else
-                      ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k).for_task(task))
+                      ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k,
+                                       reranker=None if retrieval == "random" else reranker).for_task(task))
             attempts.append(ctx.attempt(task, memory, name))
         statuses = ctx.grade(attempts, records, f"{run_id}-{name}")
         results[name] = [Graded(a, s) for a, s in zip(attempts, statuses, strict=True)]

@@ -30,6 +30,9 @@ def test_the_repair_commands_run_the_cycle_and_print_the_ablation(pipeline, fact
         assert "train: 2 issue(s)" in said and "test: 1" in said
         common = ("--split", str(split_dir), "--db", str(db), "--candidates", "1")
         assert "trained on 2 issue(s): 2 resolved" in factory("train", *common)
+        labels = [json.loads(line) for line in (split_dir / "labels.jsonl").read_text().splitlines()]
+        assert labels and all(label["helped"] for label in labels)  # the second issue recalled the first
+        assert json.loads((split_dir / "reranker.json").read_text())["weights"] is None  # too few labels yet
         table = factory("eval", *common, "--configs", "none,both")
     assert table.splitlines()[0].split()[:3] == ["config", "resolved", "rate"]
     assert [line.split()[:2] for line in table.splitlines()[1:]] == [["none", "1/1"], ["both", "1/1"]]

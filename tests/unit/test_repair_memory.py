@@ -93,3 +93,16 @@ def test_the_case_records_the_attempt(memory) -> None:
     assert case.stage_notes == {"localize": "src/shop/cart.py"}
     assert case.issue_created_at == datetime(2023, 3, 1, tzinfo=UTC)
     assert isinstance(case.provenance, CaseProvenance) and case.provenance.split == "train"
+
+
+def test_recalled_hits_are_labelled_for_the_reranker(memory) -> None:
+    from memory_pool.retrieval import ReRanker
+
+    query = task("acme__shop-5", "The cart total is negative when the discount is large", "2023-06-01", pr=5,
+                 commit="a5")
+    recall = ExperienceRecall(memory, mode="episodic", reranker=ReRanker()).for_task(query)
+    got = recall.recall("patch", query.problem_statement, query.identities())
+    assert got.keys and len(got.keys) == len(got.cases)
+    labels = recall.labels(query.problem_statement, helped=True)
+    assert [label.doc.key for label in labels] == got.keys and all(label.helped for label in labels)
+    assert all(label.repo == "acme/shop" for label in labels)

@@ -80,7 +80,10 @@ class RepairAgent:
                                reproduction_exit=attempt.reproduction_exit)
         log = run_stage("localize", self.model, self.env, self.config, prompt, recall)
         attempt.stages.append(log)
-        attempt.files = list(dict.fromkeys(p for p in _PATH.findall(log.answer) if not p.startswith("/")))
+        named = list(dict.fromkeys(p for p in _PATH.findall(log.answer) if not p.startswith("/")))
+        if named:  # only files that exist: a small model copies example paths from the prompt
+            tracked = set(self.env.execute("git ls-files", timeout=60).output.splitlines())
+            attempt.files = [path for path in named if path in tracked]
 
     def _patch(self, task: Task, attempt: Attempt) -> None:
         leftover = self.env.patch()  # what reproduce / localize changed in the work tree: no candidate's part

@@ -14,9 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
+from agents.llm import BudgetExceeded, LLMRequestError
 from agents.repair.prompts import render_prompt
 from agents.repair.protocols import Model
-from agents.repair.records import Attempt
+from agents.repair.records import Attempt, Task
 from memory_pool.experience import Add, Contradict, ExperienceError, ExperienceMemory, Support
 
 
@@ -38,11 +39,16 @@ def _first_object(text: str) -> dict:
     return value
 
 
-def maintain(memory: ExperienceMemory, model: Model, attempt: Attempt, case_id: str, outcome: str) -> str:
-    """Ask for one operation and apply it; returns what happened, in words (for the run's log)."""
+def maintain(memory: ExperienceMemory, model: Model, task: Task, attempt: Attempt, case_id: str,
+             outcome: str) -> str:
+    """Ask for one operation and apply it; returns what happened, in words (for the run's log). A budget
+    that runs out or a refused request changes nothing and says so: training goes on."""
     standing = memory.insights()
-    prompt = render_prompt("insight.j2", attempt=attempt, outcome=outcome, insights=standing)
-    reply = model.chat("repair.insight", [{"role": "user", "content": prompt}])
+    prompt = render_prompt("insight.j2", task=task, attempt=attempt, outcome=outcome, insights=standing)
+    try:
+        reply = model.chat("repair.insight", [{"role": "user", "content": prompt}])
+    except (BudgetExceeded, LLMRequestError) as exc:
+        return f"no insight change: the insight call failed ({exc})"
     try:
         proposal = Proposal.model_validate(_first_object(reply.text))
     except (ValueError, ValidationError) as exc:

@@ -126,7 +126,7 @@ def case_from_attempt(attempt: Attempt, task: Task, outcome: str, *, run_id: str
     return Case(
         instance_id=task.instance_id, repo=task.repo, pr_number=task.pull_number, base_commit=task.base_commit,
         issue_created_at=when(task.created_at) or datetime.now(UTC), issue_text=task.problem_statement,
-        stage_notes=notes, files=_files(attempt.submitted) or attempt.files,
+        stage_notes=notes, files=_files(attempt.submitted),
         reproduction=attempt.reproduction, reproduction_output=attempt.reproduction_output,
         candidate_patches=[c.patch for c in attempt.candidates], submitted_patch=attempt.submitted,
         outcome=outcome, cost=cost or CaseCost(),

@@ -97,6 +97,8 @@ class Attempt(BaseModel):
     """Why this patch (or none) was submitted."""
     error: str = ""
     """What stopped the attempt early (budget, engine), if anything."""
+    ledger_key: str = ""
+    """The LLM ledger's instance key its calls are recorded under (what it cost)."""
 
     def prediction(self) -> dict:
         """The SWE-bench prediction row."""

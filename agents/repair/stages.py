@@ -96,6 +96,16 @@ def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, 
                 "repeat.j2", times=guard.repeats, limit=config.repeat_limit)})
             continue
         if action.kind == "done":
+            if not any(turn.action in ("bash", "write", "edit") for turn in log.turns):
+                # a small model answers "done" to every prompt: a stage is ended by evidence, not by a word
+                malformed += 1
+                log.turns.append(Turn(action="malformed", detail="done before any action"))
+                if malformed >= config.malformed_limit:
+                    log.ended = "malformed"
+                    return log
+                messages.append({"role": "user", "content": render_prompt(
+                    "malformed.j2", error="this stage has not run a single action yet; look first (```bash)")})
+                continue
             log.answer, log.ended = action.body, "done"
             return log
         observation = carry_out(action, env, config)

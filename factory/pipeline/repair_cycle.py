@@ -73,6 +73,8 @@ class Graded:
     attempt: Attempt
     status: str
     """The harness's word: resolved / unresolved / empty / error."""
+    note: str = ""
+    """Train: what the insight step did ("added insight …", "no insight change: …")."""
 
 
 @dataclass
@@ -95,8 +97,11 @@ class CycleContext:
                           self.settings.build.run_timeout)
         with ContainerSession(self.client, task.image, sandbox, user=TESTER,
                               extra_labels={"issue-factory.repair": task.instance_id}) as box:
-            session = self.llm.session(f"{task.instance_id}@{label}", self.budget)
-            return RepairAgent(session, box, memory, self.config, model_name=self.llm.model).run(task)
+            key = f"{task.instance_id}@{label}"
+            attempt = RepairAgent(self.llm.session(key, self.budget), box, memory, self.config,
+                                  model_name=self.llm.model).run(task)
+            attempt.ledger_key = key
+            return attempt
 
     def grade(self, attempts: list[Attempt], records: list[dict], run_id: str) -> list[str]:
         model = f"{self.config.name}/{self.llm.model}"
@@ -122,16 +127,17 @@ def train(ctx: CycleContext, records: list[dict], memory: ExperienceMemory, run_
         task = Task.from_record(record)
         recall = ExperienceRecall(memory, recall_mode, retrieval, k=ctx.config.recall_k,
                                   reranker=reranker).for_task(task)
-        attempt = ctx.attempt(task, recall, "train")
+        attempt = ctx.attempt(task, recall, f"{run_id}:train")
         status = ctx.grade([attempt], [record], f"{run_id}-{len(done) + 1}")[0]
         case = case_from_attempt(attempt, task, status, run_id=run_id, split="train")
         memory.add_case(case)
+        note = ""
         if mode in ("semantic", "both"):
-            maintain(memory, ctx.llm.session(f"{task.instance_id}@train-insight", ctx.budget), attempt,
-                     case.case_id, status)
+            note = maintain(memory, ctx.llm.session(f"{task.instance_id}@{run_id}:insight", ctx.budget), task,
+                            attempt, case.case_id, status)
         labels += recall.labels(task.problem_statement, status == "resolved")
         reranker.fit(labels)
-        graded = Graded(attempt, status)
+        graded = Graded(attempt, status, note)
         done.append(graded)
         if ctx.on_done:
             ctx.on_done(mode, graded)
@@ -162,7 +168,7 @@ def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store
             memory = (NoMemory() if mode == "none" else
                       ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k,
                                        reranker=None if retrieval == "random" else reranker).for_task(task))
-            attempts.append(ctx.attempt(task, memory, name))
+            attempts.append(ctx.attempt(task, memory, f"{run_id}:{name}"))
         statuses = ctx.grade(attempts, records, f"{run_id}-{name}")
         results[name] = [Graded(a, s) for a, s in zip(attempts, statuses, strict=True)]
         for graded in results[name]:
@@ -190,7 +196,8 @@ def open_context(settings: Settings, store: Store, report_dir: Path, *, candidat
 
 def save_results(path: Path, results: dict[str, list[Graded]]) -> Path:
     """Every attempt with its harness status, per configuration, as JSON a person can read."""
-    path.write_text(json.dumps({name: [{"status": g.status, "attempt": g.attempt.model_dump()} for g in graded]
+    path.write_text(json.dumps({name: [{"status": g.status, "note": g.note, "attempt": g.attempt.model_dump()}
+                                       for g in graded]
                                 for name, graded in results.items()}, indent=1), encoding="utf-8")
     return path
 
@@ -199,7 +206,7 @@ def load_results(path: Path) -> dict[str, list[Graded]]:
     if not path.is_file():
         raise UserError(f"{path} does not exist", "run `factory repair eval --split ...` first")
     saved = json.loads(path.read_text(encoding="utf-8"))
-    return {name: [Graded(Attempt.model_validate(g["attempt"]), g["status"]) for g in graded]
+    return {name: [Graded(Attempt.model_validate(g["attempt"]), g["status"], g.get("note", "")) for g in graded]
             for name, graded in saved.items()}
 
 

@@ -68,7 +68,8 @@ def rows(results: dict[str, list], store: Store | None = None) -> list[ConfigRow
         resolved = [g.status == "resolved" for g in graded]
         applied = sum(g.status in ("resolved", "unresolved") for g in graded)
         empty = sum(not g.attempt.submitted.strip() for g in graded)
-        spent = _costs(store, [f"{g.attempt.instance_id}@{name}" for g in graded]) if store else (0, 0, 0, 0.0)
+        spent = _costs(store, [g.attempt.ledger_key for g in graded if g.attempt.ledger_key]) if store else (
+            0, 0, 0, 0.0)
         n = len(graded) or 1
         table.append(ConfigRow(
             name, len(graded), sum(resolved), applied, empty, spent[0] / n, spent[1] / n, spent[2] / n, spent[3] / n,
@@ -77,7 +78,8 @@ def rows(results: dict[str, list], store: Store | None = None) -> list[ConfigRow
 
 
 def _costs(store: Store, ledger_keys: list[str]) -> tuple[int, int, int, float]:
-    """Calls, tokens and model seconds under these ledger keys (``<instance>@<configuration>``)."""
+    """Calls, tokens and model seconds under these ledger keys (``<instance>@<run>:<configuration>``: one
+    run's calls, so a second evaluation on the same store does not add to the first)."""
     calls = tokens_in = tokens_out = 0
     seconds = 0.0
     for key in set(ledger_keys):

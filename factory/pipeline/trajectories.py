@@ -34,7 +34,7 @@ def trajectories(store: Store, results: dict[str, list], model_label: str = "") 
         for g in graded:
             if g.status != "resolved":
                 continue
-            for role, chat in _conversations(store.llm_calls(f"{g.attempt.instance_id}@{name}")):
+            for role, chat in _conversations(store.llm_calls(g.attempt.ledger_key)):
                 rows.append({"messages": chat, "metadata": {
                     "instance_id": g.attempt.instance_id, "stage": role.removeprefix("repair."),
                     "model": model_label or g.attempt.model, "configuration": name}})

@@ -61,7 +61,7 @@ def scripted(messages: list[dict], _request: dict) -> str:
     stage = next(key for key in SCRIPT if key in messages[1]["content"])
     turn = sum(m["role"] == "assistant" for m in messages)
     if stage == "Stage 3 of 3" and "fix attempt 2" in messages[1]["content"]:
-        return "```done\nnothing new to try\n```"
+        return "```bash\ngit status --short\n```" if turn == 0 else "```done\nnothing new to try\n```"
     return SCRIPT[stage][turn]
 
 
@@ -97,7 +97,7 @@ def test_the_agent_fixes_an_example_issue_and_the_harness_resolves_it(pipeline, 
     assert (chosen.reproduction_exit, chosen.tests_exit, chosen.score) == (0, 0, 3)
     assert "max(0, self.subtotal() - self.discount)" in attempt.submitted
     assert attempt.submitted.count("diff --git") == 1 and "notes.py" not in attempt.submitted
-    assert ledger["calls"] == len(requests) == 4 + 3 + 5 + 1
+    assert ledger["calls"] == len(requests) == 4 + 3 + 5 + 2
 
     # nothing hidden reached the model: scan everything we sent (system and user messages) for the lines the
     # gold and test patches add (the lines they remove are in the repository at base_commit, no secret)

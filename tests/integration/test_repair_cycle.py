@@ -39,10 +39,13 @@ def oracle(records: list[dict]):
         record = next(r for line, r in by_text.items() if issue.startswith(line))
         turn = sum(m["role"] == "assistant" for m in messages)
         if "Stage 1 of 3" in first:
-            return "```done\nno reproduction needed\n```"
+            return "```bash\nls\n```" if turn == 0 else "```done\nno reproduction needed\n```"
         if "Stage 2 of 3" in first:
-            return "```done\n" + "\n".join(_files(record["patch"])) + "\n```"
-        if "fix attempt 2" in first or turn >= 2:
+            return ("```bash\ngit ls-files src\n```" if turn == 0 else
+                    "```done\n" + "\n".join(_files(record["patch"])) + "\n```")
+        if "fix attempt 2" in first:
+            return "```bash\ngit status --short\n```" if turn == 0 else "```done\nnothing else\n```"
+        if turn >= 2:
             return "```done\napplied\n```"
         if turn == 0:
             return f"```write /tmp/factory-repair/fix.patch\n{record['patch']}```"

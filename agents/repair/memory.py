@@ -78,7 +78,8 @@ class ExperienceRecall:
     """Recall from ``memory``'s train cases and insights, by ``mode`` and ``retrieval``."""
 
     def __init__(self, memory: ExperienceMemory, mode: Mode = "both", retrieval: Retrieval = "lexical",
-                 k: int = 4, before: datetime | None = None, reranker: ReRanker | None = None):
+                 k: int = 4, before: datetime | None = None, reranker: ReRanker | None = None,
+                 max_cases: int | None = None):
         self.memory, self.mode, self.k = memory, mode, k
         self.before = before
         """Recall only cases whose issue was created before this (the task's own date; None: any)."""
@@ -88,7 +89,10 @@ class ExperienceRecall:
         self.repo: str | None = None
         self.hits: dict[str, list[Hit]] = {}
         """Per stage, the hits recalled for the current task (what its labels will be about)."""
-        self._cases = {c.case_id: c for c in memory.cases(split="train")} if mode in ("episodic", "both") else {}
+        cases = memory.cases(split="train") if mode in ("episodic", "both") else []
+        if max_cases is not None:  # a learning curve: memory as it was after the first N train issues
+            cases = sorted(cases, key=lambda c: (c.issue_created_at, c.case_id))[:max_cases]
+        self._cases = {c.case_id: c for c in cases}
         self._retriever = _retriever(retrieval, max(k, 1))
         self._retriever.fit(Doc(key=c.case_id, text=c.search_text(), identities=c.identities(),
                                 created_at=c.issue_created_at) for c in self._cases.values())

@@ -92,6 +92,8 @@ def eval_command(
     split_dir: SplitOption = Path("repair-split"),
     configs: Annotated[str, typer.Option(help="Comma-separated: none, episodic, semantic, both, random.")
                        ] = "none,episodic,semantic,both,random",
+    curve: Annotated[str, typer.Option(help="Learning curve: also `both` with only the first N train cases, "
+                                       "for each N of this comma-separated list (e.g. 0,5,10).")] = "",
     candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
     max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
     replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
@@ -119,16 +121,20 @@ def eval_command(
     if unknown or not names:
         raise UserError(f"unknown configuration(s): {', '.join(unknown) or '(none given)'}",
                         f"choose from {', '.join(CONFIGS)}")
+    try:
+        sizes = [int(n) for n in curve.split(",") if n.strip()]
+    except ValueError as exc:
+        raise UserError(f"--curve {curve!r} is not a list of numbers", "use e.g. --curve 0,5,10") from exc
     records = read_split(split_dir, "test")
     settings = project_settings(config, db, home)
     with Store(settings.db_path) as store, Progress(console=console, transient=True) as bar:
         ctx = open_context(settings, store, split_dir / "reports", candidates=candidates, max_calls=max_calls,
                            replay=replay)
-        task = bar.add_task("evaluating", total=len(records) * len(names))
+        task = bar.add_task("evaluating", total=len(records) * (len(names) + len(sizes)))
         ctx.on_done = lambda name, g: (bar.advance(task),
                                        bar.console.print(f"  [{name}] {g.attempt.instance_id}: {g.status}"))
         results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names,
-                                   load_reranker(split_dir))
+                                   load_reranker(split_dir), sizes)
         table = rows(results, store)
     save_results(split_dir / "eval-results.json", results)
     out.print(render(table))

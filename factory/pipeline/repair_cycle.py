@@ -155,18 +155,21 @@ def load_reranker(state_dir: Path) -> ReRanker | None:
 
 
 def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store, run_id: str,
-                     configs: list[str], reranker: ReRanker | None = None) -> dict[str, list[Graded]]:
+                     configs: list[str], reranker: ReRanker | None = None,
+                     curve: list[int] | None = None) -> dict[str, list[Graded]]:
     """The test split under each configuration, memory frozen; one harness run per configuration (the
-    trained ``reranker`` orders recalled cases, except in the random control)."""
+    trained ``reranker`` orders recalled cases, except in the random control). ``curve``: also ``both``
+    with only the first N train cases (in time order), one row ``both-N`` per size — the learning curve."""
     frozen = ExperienceMemory(memory_store, frozen=True)
     results: dict[str, list[Graded]] = {}
-    for name in configs:
-        mode, retrieval = CONFIGS[name]
+    runs = [(name, *CONFIGS[name], None) for name in configs]
+    runs += [(f"both-{size}", *CONFIGS["both"], size) for size in curve or []]
+    for name, mode, retrieval, size in runs:
         attempts = []
         for record in records:
             task = Task.from_record(record)
             memory = (NoMemory() if mode == "none" else
-                      ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k,
+                      ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k, max_cases=size,
                                        reranker=None if retrieval == "random" else reranker).for_task(task))
             attempts.append(ctx.attempt(task, memory, f"{run_id}:{name}"))
         statuses = ctx.grade(attempts, records, f"{run_id}-{name}")

@@ -33,16 +33,19 @@ def test_the_repair_commands_run_the_cycle_and_print_the_ablation(pipeline, fact
         labels = [json.loads(line) for line in (split_dir / "labels.jsonl").read_text().splitlines()]
         assert labels and all(label["helped"] for label in labels)  # the second issue recalled the first
         assert json.loads((split_dir / "reranker.json").read_text())["weights"] is None  # too few labels yet
-        table = factory("eval", *common, "--configs", "none,both")
+        table = factory("eval", *common, "--configs", "none,both", "--curve", "0,1")
     assert table.splitlines()[0].split()[:3] == ["config", "resolved", "rate"]
-    assert [line.split()[:2] for line in table.splitlines()[1:]] == [["none", "1/1"], ["both", "1/1"]]
+    assert [line.split()[:2] for line in table.splitlines()[1:]] == [
+        ["none", "1/1"], ["both", "1/1"], ["both-0", "1/1"], ["both-1", "1/1"]]
     done = subprocess.run([*factory_cmd, "repair", "report", "--split", str(split_dir), "--db", str(db), "--json"],
                           cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = {row["name"]: row for row in json.loads(done.stdout)}
     assert report["both"]["resolved"] == 1 and report["both"]["calls"] > 0 and report["both"]["p_vs_none"] == 1.0
     saved = json.loads((split_dir / "eval-results.json").read_text())
-    assert set(saved) == {"none", "both"} and saved["both"][0]["attempt"]["submitted"]
+    assert set(saved) == {"none", "both", "both-0", "both-1"} and saved["both"][0]["attempt"]["submitted"]
+    recalled = {name: sum(s["recalled"] for s in rows[0]["attempt"]["stages"]) for name, rows in saved.items()}
+    assert recalled["both-0"] < recalled["both-1"] <= recalled["both"]  # the curve's memory grows
 
     chats = tmp_path / "chats.jsonl"
     done = subprocess.run([*factory_cmd, "repair", "trajectories", "--split", str(split_dir), "--db", str(db),

@@ -79,7 +79,7 @@ class ExperienceRecall:
 
     def __init__(self, memory: ExperienceMemory, mode: Mode = "both", retrieval: Retrieval = "lexical",
                  k: int = 4, before: datetime | None = None, reranker: ReRanker | None = None,
-                 max_cases: int | None = None):
+                 max_cases: int | None = None, online_run: str | None = None):
         self.memory, self.mode, self.k = memory, mode, k
         self.before = before
         """Recall only cases whose issue was created before this (the task's own date; None: any)."""
@@ -90,6 +90,8 @@ class ExperienceRecall:
         self.hits: dict[str, list[Hit]] = {}
         """Per stage, the hits recalled for the current task (what its labels will be about)."""
         cases = memory.cases(split="train") if mode in ("episodic", "both") else []
+        if online_run is not None and mode in ("episodic", "both"):  # online: this run's own test cases too
+            cases += [c for c in memory.cases(split="test") if c.provenance.run_id == online_run]
         if max_cases is not None:  # a learning curve: memory as it was after the first N train issues
             cases = sorted(cases, key=lambda c: (c.issue_created_at, c.case_id))[:max_cases]
         self._cases = {c.case_id: c for c in cases}

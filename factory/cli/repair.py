@@ -94,6 +94,9 @@ def eval_command(
                        ] = "none,episodic,semantic,both,random",
     curve: Annotated[str, typer.Option(help="Learning curve: also `both` with only the first N train cases, "
                                        "for each N of this comma-separated list (e.g. 0,5,10).")] = "",
+    online: Annotated[bool, typer.Option("--online/--frozen", help="Online memory: each test attempt is "
+                                         "remembered with the agent's own verdict (never the harness's) for "
+                                         "later test issues; default frozen.")] = False,
     candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
     max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
     replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
@@ -134,7 +137,7 @@ def eval_command(
         ctx.on_done = lambda name, g: (bar.advance(task),
                                        bar.console.print(f"  [{name}] {g.attempt.instance_id}: {g.status}"))
         results = evaluate_configs(ctx, records, store, f"eval-{datetime.now(UTC):%Y%m%dT%H%M%S}", names,
-                                   load_reranker(split_dir), sizes)
+                                   load_reranker(split_dir), sizes, online)
         table = rows(results, store)
     save_results(split_dir / "eval-results.json", results)
     out.print(render(table))

@@ -154,13 +154,21 @@ def load_reranker(state_dir: Path) -> ReRanker | None:
     return ReRanker.from_json(path.read_text()) if path.is_file() else None
 
 
+def self_outcome(attempt: Attempt) -> str:
+    """The agent's own verdict on its submission: its reproduction passed with the chosen patch."""
+    chosen = next((c for c in attempt.candidates if c.patch == attempt.submitted), None)
+    return "self_verified" if chosen is not None and chosen.reproduction_exit == 0 else "self_failed"
+
+
 def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store, run_id: str,
                      configs: list[str], reranker: ReRanker | None = None,
-                     curve: list[int] | None = None) -> dict[str, list[Graded]]:
+                     curve: list[int] | None = None, online: bool = False) -> dict[str, list[Graded]]:
     """The test split under each configuration, memory frozen; one harness run per configuration (the
     trained ``reranker`` orders recalled cases, except in the random control). ``curve``: also ``both``
-    with only the first N train cases (in time order), one row ``both-N`` per size — the learning curve."""
-    frozen = ExperienceMemory(memory_store, frozen=True)
+    with only the first N train cases (in time order), one row ``both-N`` per size — the learning curve.
+    ``online``: after each test attempt its case is written with the agent's own outcome (never the
+    harness's), and later test issues of the same configuration may recall it."""
+    frozen = ExperienceMemory(memory_store, online=True) if online else ExperienceMemory(memory_store, frozen=True)
     results: dict[str, list[Graded]] = {}
     runs = [(name, *CONFIGS[name], None) for name in configs]
     runs += [(f"both-{size}", *CONFIGS["both"], size) for size in curve or []]
@@ -168,10 +176,15 @@ def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store
         attempts = []
         for record in records:
             task = Task.from_record(record)
+            label = f"{run_id}:{name}"
             memory = (NoMemory() if mode == "none" else
                       ExperienceRecall(frozen, mode, retrieval, k=ctx.config.recall_k, max_cases=size,
-                                       reranker=None if retrieval == "random" else reranker).for_task(task))
-            attempts.append(ctx.attempt(task, memory, f"{run_id}:{name}"))
+                                       reranker=None if retrieval == "random" else reranker,
+                                       online_run=label if online else None).for_task(task))
+            attempt = ctx.attempt(task, memory, label)
+            attempts.append(attempt)
+            if online and mode != "none":
+                frozen.add_case(case_from_attempt(attempt, task, self_outcome(attempt), run_id=label, split="test"))
         statuses = ctx.grade(attempts, records, f"{run_id}-{name}")
         results[name] = [Graded(a, s) for a, s in zip(attempts, statuses, strict=True)]
         for graded in results[name]:

@@ -26,3 +26,24 @@ def test_the_repair_flow_trains_and_evaluates(pipeline, tmp_path, monkeypatch) -
     saved = load_results(tmp_path / "split" / "eval-results.json")
     assert set(saved) == {"none", "episodic"}
     assert json.loads((tmp_path / "split" / "train-results.json").read_text())["train"][0]["status"] == "resolved"
+
+
+def test_online_evaluation_writes_test_cases_with_the_agent_s_own_verdict_only(pipeline, docker_client, tmp_path):
+    from agents.llm import Budget, LLMClient, LLMSettings
+    from agents.repair.config import RepairConfig
+    from factory.pipeline.repair_cycle import CycleContext, evaluate_configs
+    from factory.store import Store
+    from memory_pool.experience import ExperienceMemory
+
+    records = sorted(pipeline.records(), key=lambda r: r["created_at"])
+    with ScriptedLLM(oracle(records)) as server, Store(tmp_path / "online.duckdb") as store:
+        llm = LLMClient(LLMSettings(base_url=server.url, model="test-model"), store)
+        ctx = CycleContext(docker_client, llm, pipeline.settings, pipeline.store, tmp_path / "reports",
+                           RepairConfig(candidates=1), Budget(max_calls=30))
+        results = evaluate_configs(ctx, records[-2:], store, "online", ["none", "episodic"], online=True)
+        written = ExperienceMemory(store).cases(split="test")
+    assert [g.status for g in results["episodic"]] == ["resolved", "resolved"]
+    assert len(written) == 2 and {c.outcome for c in written} <= {"self_verified", "self_failed"}
+    assert {c.provenance.run_id for c in written} == {"online:episodic"}  # the no-memory run wrote nothing
+    second = results["episodic"][1].attempt
+    assert any(log.recalled_cases for log in second.stages)  # the later test issue recalled the earlier one

@@ -30,6 +30,7 @@ from memory_pool.retrieval import (
     HybridRetriever,
     Label,
     LexicalRetriever,
+    MiniLMEmbedder,
     RandomRetriever,
     ReRanker,
 )
@@ -53,7 +54,8 @@ def _retriever(kind: Retrieval, k: int):
         return LexicalRetriever(max_k=k)
     if kind == "random":
         return RandomRetriever(seed=0, max_k=k)
-    dense = DenseRetriever(HashingEmbedder(), max_k=k)
+    embedder = MiniLMEmbedder() if MiniLMEmbedder.available() else HashingEmbedder()  # the `dense` extra, if any
+    dense = DenseRetriever(embedder, max_k=k)
     return dense if kind == "dense" else HybridRetriever(LexicalRetriever(max_k=k), dense, max_k=k)
 
 

@@ -60,6 +60,9 @@ class Action:
 
 def parse_action(reply: str) -> Action:
     """The first well-formed action of ``reply`` (MalformedAction when there is none)."""
+    bare = _BARE_DONE.match(reply)
+    if bare and not reply.lstrip().startswith("```"):  # "done" on the first line, unfenced: a stage answer
+        return Action("done", bare.group(1).strip())
     found: list[Action] = []
     problems: list[str] = []
     for match in _BLOCK.finditer(reply):
@@ -73,9 +76,6 @@ def parse_action(reply: str) -> Action:
     if not found:
         if problems:
             raise MalformedAction(problems[0])
-        bare = _BARE_DONE.match(reply)
-        if bare and "```" not in reply:  # "done" on the first line, unfenced: a stage answer all the same
-            return Action("done", bare.group(1).strip())
         raise MalformedAction("no action block: reply with exactly one fenced block, e.g. ```bash\\nls\\n```")
     first = found[0]
     return Action(first.kind, first.body, first.path, first.edits, ignored=len(found) - 1)
@@ -86,6 +86,9 @@ def _action(kind: str, argument: str, body: str) -> Action:
         command = body.strip()
         if not command:
             raise MalformedAction("the bash block is empty")
+        first, _, rest = command.partition("\n")
+        if first.strip().lower() == "done":  # an answer in the wrong fence: no shell runs "done"
+            return Action("done", rest.strip())
         return Action("bash", command)
     if kind == "done":
         return Action("done", body.strip())

@@ -33,7 +33,7 @@ def _first_object(text: str) -> dict:
     start = text.find("{")
     if start == -1:
         raise ValueError("no JSON object")
-    value, _ = json.JSONDecoder().raw_decode(text, start)
+    value, _ = json.JSONDecoder(strict=False).raw_decode(text, start)  # raw newlines in strings, as models write
     if not isinstance(value, dict):
         raise ValueError("not an object")
     return value

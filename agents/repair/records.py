@@ -60,7 +60,8 @@ class StageLog(BaseModel):
     answer: str = ""
     """What the model said when it ended the stage (``done``)."""
     ended: str = ""
-    """Why the stage ended: ``done``, ``steps``, ``repeated``, ``malformed``, ``budget``, ``llm_error``."""
+    """Why the stage ended: ``done``, ``steps``, ``repeated``, ``malformed``, ``no_action`` (``done`` again
+    and again before any action), ``budget``, ``llm_error``."""
     error: str = ""
     """With ``budget`` / ``llm_error``: what was exceeded or what the endpoint said."""
     recalled: int = 0

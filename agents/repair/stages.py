@@ -1,8 +1,8 @@
 """One stage of an attempt as a conversation: ask the model for an action, carry it out in the environment,
 show it what happened, until it answers ``done`` or the stage runs out of turns.
 
-Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``, ``budget``,
-``llm_error``), with the turns it had: a budget that runs out or a request the endpoint refuses ends the
+Every way a stage can end is recorded (``done``, ``steps``, ``repeated``, ``malformed``, ``no_action``,
+``budget``, ``llm_error``), with the turns it had: a budget that runs out or a request the endpoint refuses ends the
 stage, never the run, and the agent keeps what the work tree holds. Observations
 are bounded (head and tail), so one noisy command cannot fill the context, and steady (durations, rates and
 ids masked: :func:`~agents.llm.ledger.steady`), so a rerun with ``--replay`` asks the same questions.
@@ -64,7 +64,7 @@ def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, 
     messages = [{"role": "system", "content": render_prompt("system.j2", scratch=config.scratch)},
                 {"role": "user", "content": prompt}]
     guard = RepeatGuard(config.repeat_limit)
-    malformed = 0
+    malformed = early = 0
     for _ in range(config.steps.get(stage, 8)):
         try:
             reply = model.chat(f"repair.{stage}", messages)
@@ -86,6 +86,15 @@ def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, 
                 return log
             messages.append({"role": "user", "content": render_prompt("malformed.j2", error=str(exc))})
             continue
+        if action.kind == "done" and not any(turn.action in ("bash", "write", "edit") for turn in log.turns):
+            # a small model answers "done" to every prompt: a stage ends on evidence, not on a word
+            early += 1
+            log.turns.append(Turn(action="malformed", detail="done before any action"))
+            if early >= config.malformed_limit:
+                log.ended = "no_action"
+                return log
+            messages.append({"role": "user", "content": render_prompt("no_action.j2", scratch=config.scratch)})
+            continue
         malformed = 0
         if guard.seen(action) > 1:
             log.turns.append(Turn(action="repeat", detail=f"{action.kind} {action.path or action.body[:80]}"))
@@ -96,16 +105,6 @@ def run_stage(stage: str, model: Model, env: Environment, config: RepairConfig, 
                 "repeat.j2", times=guard.repeats, limit=config.repeat_limit)})
             continue
         if action.kind == "done":
-            if not any(turn.action in ("bash", "write", "edit") for turn in log.turns):
-                # a small model answers "done" to every prompt: a stage is ended by evidence, not by a word
-                malformed += 1
-                log.turns.append(Turn(action="malformed", detail="done before any action"))
-                if malformed >= config.malformed_limit:
-                    log.ended = "malformed"
-                    return log
-                messages.append({"role": "user", "content": render_prompt(
-                    "malformed.j2", error="this stage has not run a single action yet; look first (```bash)")})
-                continue
             log.answer, log.ended = action.body, "done"
             return log
         observation = carry_out(action, env, config)

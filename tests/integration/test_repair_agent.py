@@ -140,3 +140,18 @@ def test_a_budget_stops_the_attempt_with_its_reason(pipeline, record, docker_cli
     assert attempt.stages[0].ended == "budget" and len(attempt.stages[0].turns) == 3  # its turns are kept
     assert (attempt.submitted, attempt.reason) == ("", "no candidate patch")
     assert attempt.prediction()["model_patch"] == ""
+
+
+def test_a_model_that_only_says_done_ends_every_stage_without_action(pipeline, record, docker_client, tmp_path):
+    """What Qwen2.5-Coder-0.5B did at temperature 0: the same bare 'done' to every prompt. Each stage is
+    refused an end without evidence, then ends as no_action; nothing is submitted."""
+    with ScriptedLLM(lambda _messages, _request: "done\nThe problem is in the float conversion.") as server, \
+            Store(tmp_path / "done.duckdb") as store:
+        client = LLMClient(LLMSettings(base_url=server.url, model="test-model"), store)
+        with ContainerSession(docker_client, record["image"], Sandbox(timeout=60), user=TESTER) as box:
+            attempt = RepairAgent(client.session(INSTANCE, Budget(max_calls=40)), box,
+                                  model_name="test-model").run(Task.from_record(record))
+        assert len(server.requests) == 4 * 3  # reproduce, localize, two patch attempts: three replies each
+        assert "This stage has not run a single action yet" in server.requests[1]["messages"][-1]["content"]
+    assert [log.ended for log in attempt.stages] == ["no_action"] * 4
+    assert (attempt.submitted, attempt.files, attempt.error) == ("", [], "")

@@ -73,3 +73,11 @@ def test_a_bare_done_line_ends_the_stage_and_an_empty_write_is_refused() -> None
         "done", "src/tinyledger/ledger.py\nInvoice.total")
     with pytest.raises(MalformedAction, match="write block for /tmp/a.py is empty"):
         parse_action("```write /tmp/a.py\n\n```")
+
+
+def test_done_in_a_bash_fence_or_on_the_first_line_is_an_answer_not_a_command() -> None:
+    """Real 0.5B replies: a done answer inside a bash fence, and a bare done line followed by a fenced edit."""
+    assert parse_action("```bash\ndone\n\nsrc/mypkg/core.py\n```") == Action("done", "src/mypkg/core.py")
+    reply = "done\n\nsrc/x.py\n```edit src/x.py\n<<<<<<< SEARCH\na\n=======\nb\n>>>>>>> REPLACE\n```"
+    assert parse_action(reply).kind == "done"
+    assert parse_action("```bash\ndone_file.sh\n```").kind == "bash"

@@ -2,7 +2,8 @@
 
 Models reply in prose, fenced code, or half-JSON; the roles need a validated object. A malformed reply
 is shown back to the model with the validation error (bounded retries, each a budgeted call), and
-after that the round ends with a recorded reason instead of guessing.
+after that the round ends with a recorded reason instead of guessing. A reply identical to the one before
+is said to be so (small models repeat themselves).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def ask(
     schemas for models configured to use them; their calls arrive as the same JSON)."""
     tokens = 0
     history = list(messages)
+    previous = None
     for _ in range(retries + 1):
         reply = session.chat(role, history, tools=tools) if tools else session.chat(role, history)
         tokens += reply.tokens_in + reply.tokens_out
@@ -58,6 +60,9 @@ def ask(
             return schema.model_validate(extract_json(reply.text)), tokens
         except (ValueError, ValidationError) as exc:
             error = str(exc).splitlines()[0] if not isinstance(exc, ValidationError) else _short(exc)
+            if reply.text == previous:
+                error += " (this reply is identical to your previous one: change it)"
+            previous = reply.text
             history += [
                 {"role": "assistant", "content": reply.text},
                 {"role": "user", "content": render_prompt("malformed.j2", error=error,

@@ -3,7 +3,7 @@
 Entered only when memory and heuristics left the environment blamed. Each round changes the recipe
 where the analyst's feedback points, runs it for real, and stops on execution evidence (valid, or a
 verdict that belongs to the candidate). Bounded by rounds and by the per-instance budget (calls, $,
-wall time); an identical build is never run twice; the conversation restarts each call from the
+wall time); an identical build is never run twice (and two in a row end the rounds); the conversation restarts each call from the
 recipe and the latest feedback instead of growing without bound.
 """
 
@@ -18,7 +18,12 @@ from agents.llm import Budget, BudgetExceeded, LLMRequestError
 from agents.llm.ledger import steady
 
 EVIDENCE_LINES = 40
+REPEAT_LIMIT = 2
+"""Recipes in a row that only repeat builds already run (after being told so) before the rounds stop: a
+small model that cannot change its answer would otherwise spend every round and call on nothing."""
 EVIDENCE_CHARS = 5000
+
+
 def evidence(builder, trial) -> str:
     """What the analyst may read: exit codes, failing tests and bounded log tails of the last runs."""
     if trial.image == "" and trial.detail:
@@ -45,6 +50,7 @@ def run_llm_rounds(builder, last):
     route = "explorer"
     recipe = last.recipe
     facts_text = ""
+    repeats = 0
     try:
         for round_no in range(ctx.settings.build.llm_rounds):
             started = time.monotonic()
@@ -67,9 +73,17 @@ def run_llm_rounds(builder, last):
                             tokens=tokens)
             trial = builder.attempt(recipe, llm.label)
             if trial is None:
+                repeats += 1
+                if repeats >= REPEAT_LIMIT:
+                    last.detail = (f"{last.detail} (LLM stopped: {repeats} recipes in a row identical to builds "
+                                   "already run)")
+                    builder._record("test_analyst", "llm repeats", "stopped", time.monotonic(),
+                                    f"{repeats} identical recipes in a row")
+                    return last
                 route = "environment_manager"
                 feedback[route] = "Your last recipe was identical to one already run. Change something concrete."
                 continue
+            repeats = 0
             last = trial
             if trial.valid or not trial.blames_environment():
                 return trial

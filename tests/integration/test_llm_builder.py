@@ -11,6 +11,7 @@ they are built once per machine and reused by every test (and every rerun).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -300,6 +301,36 @@ def test_prose_forever_ends_not_valid_with_the_reason(weather: WeatherRun, tmp_p
     assert len(env_rows) == 3 and {r["status"] for r in env_rows} == {"ok"}  # first reply + 2 retries
     assert [a.outcome for a in attempts if a.action == "llm output"] == ["malformed"]
     assert pool == []  # nothing unproven is remembered
+    last_retry = json.loads(env_rows[2]["request"])["messages"][-1]["content"]
+    assert "identical to your previous one" in last_retry  # the repeated prose was named as a repeat
+    first_retry = json.loads(env_rows[1]["request"])["messages"][-1]["content"]
+    assert "identical to your previous one" not in first_retry
+
+
+def test_a_model_repeating_an_already_run_recipe_ends_the_rounds_with_the_reason(weather: WeatherRun, tmp_path: Path):
+    """What a small real model does: hand back the recipe it was shown, round after round. The first
+    repeat is answered (change something concrete); the second ends the rounds, instead of spending every
+    round and call on builds that were already run."""
+    def responder(messages: list[dict], request: dict) -> str:
+        task = task_of(messages)
+        if "You are the environment manager" in task:
+            return re.search(r"Current recipe:\n(\{.*?\n\})", task, re.S).group(1)
+        if "You are the test manager" in task:
+            return "{}"
+        return weatherlib.scripted_reply(messages, request)
+
+    settings, (first, _) = fresh_db(tmp_path, weather.repo)
+    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"llm_rounds": 5})})
+    with Store(settings.db_path) as store, ScriptedLLM(responder, models=(MODEL,)) as server:
+        client = LLMClient(LLMSettings(base_url=server.url, model=MODEL), store)
+        build_pending(store, settings, only=[first], llm=client, budget=Budget())
+        inst = store.instance(first)
+        rows = store.llm_calls(first)
+        attempts = store.attempts(first)
+    assert inst.status is not Status.VALID
+    assert "LLM stopped: 2 recipes in a row identical to builds already run" in inst.detail, inst.detail
+    assert [r["role"] for r in rows].count("environment_manager") == 2, [r["role"] for r in rows]
+    assert [a.detail for a in attempts if a.action == "llm repeats"] == ["2 identical recipes in a row"]
 
 
 # ---- 4. budget exhausted ----------------------------------------------------------------------------

@@ -10,15 +10,19 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from factory.core.settings import BuildSettings
+
+_BUILD = BuildSettings.model_fields  # the defaults' one source: the ``[build] max_llm_*`` settings
+
 
 class Budget(BaseModel):
     """Per-instance limits; a session refuses the next call once one is reached."""
 
-    max_calls: int = 40
+    max_calls: int = _BUILD["max_llm_calls"].default
     """Chat calls (a call's retries count once)."""
-    max_usd: float = 0.50
+    max_usd: float = _BUILD["max_llm_usd"].default
     """Dollars spent (by the price table)."""
-    max_seconds: float = 1800.0
+    max_seconds: float = _BUILD["max_llm_seconds"].default
     """Wall-clock seconds since the session started."""
 
 

@@ -17,11 +17,16 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from agents.repair.config import RepairConfig
 from factory.cli.common import ConfigOption, DbOption, HomeOption, console, out, project_settings
 from factory.core.errors import UserError
 
 repair_app = typer.Typer(help="The experience-memory repair agent: split, train, eval, report.", no_args_is_help=True)
 SplitOption = Annotated[Path, typer.Option("--split", help="The split folder `factory repair split` wrote.")]
+CandidatesOption = Annotated[int, typer.Option(help="Patches per attempt (the agent's `candidates`).")]
+MaxCallsOption = Annotated[int | None, typer.Option(help="LLM calls per attempt (default: the "
+                                                     "`build.max_llm_calls` setting).", show_default=False)]
+ReplayOption = Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")]
 
 
 @repair_app.command("split")
@@ -56,9 +61,9 @@ def train_command(
     split_dir: SplitOption = Path("repair-split"),
     mode: Annotated[str, typer.Option(help="Memory written and used while training: episodic, semantic, both.")
                     ] = "both",
-    candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
-    max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
-    replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
+    candidates: CandidatesOption = RepairConfig.model_fields["candidates"].default,
+    max_calls: MaxCallsOption = None,
+    replay: ReplayOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,
@@ -97,9 +102,9 @@ def eval_command(
     online: Annotated[bool, typer.Option("--online/--frozen", help="Online memory: each test attempt is "
                                          "remembered with the agent's own verdict (never the harness's) for "
                                          "later test issues; default frozen.")] = False,
-    candidates: Annotated[int, typer.Option(help="Patches per attempt.")] = 2,
-    max_calls: Annotated[int, typer.Option(help="LLM calls per attempt.")] = 40,
-    replay: Annotated[bool, typer.Option(help="Answer LLM calls from the recorded ledger only.")] = False,
+    candidates: CandidatesOption = RepairConfig.model_fields["candidates"].default,
+    max_calls: MaxCallsOption = None,
+    replay: ReplayOption = False,
     config: ConfigOption = None,
     db: DbOption = None,
     home: HomeOption = None,

@@ -88,7 +88,7 @@ class CycleContext:
     """The store the harness writes its results to (and reads instance images from)."""
     report_dir: Path
     config: RepairConfig = field(default_factory=RepairConfig)
-    budget: Budget = field(default_factory=lambda: Budget(max_calls=40, max_usd=0.5, max_seconds=1800))
+    budget: Budget = field(default_factory=Budget)
     on_done: Callable[[str, Graded], None] | None = None
 
     def attempt(self, task: Task, memory, label: str) -> Attempt:
@@ -193,10 +193,11 @@ def evaluate_configs(ctx: CycleContext, records: list[dict], memory_store: Store
     return results
 
 
-def open_context(settings: Settings, store: Store, report_dir: Path, *, candidates: int = 2, max_calls: int = 40,
-                 replay: bool = False) -> CycleContext:
+def open_context(settings: Settings, store: Store, report_dir: Path, *, candidates: int | None = None,
+                 max_calls: int | None = None, replay: bool = False) -> CycleContext:
     """The cycle's context from resolved settings: the ``[llm]`` model (or the ledger, with ``replay``), the
-    build's sandbox and LLM budget, ``store`` for memory, ledger and the harness's results."""
+    build's sandbox and LLM budget, ``store`` for memory, ledger and the harness's results. ``candidates`` and
+    ``max_calls`` default to :class:`RepairConfig`'s and to the ``build.max_llm_calls`` setting."""
     from agents.llm import LLMSettings
     from factory.docker.runtime import connect
 
@@ -205,9 +206,9 @@ def open_context(settings: Settings, store: Store, report_dir: Path, *, candidat
         raise UserError("no model is configured for the repair agent",
                         "set FACTORY_LLM_MODEL (and FACTORY_LLM_BASE_URL for a local server), or pass --replay")
     return CycleContext(connect(), LLMClient(endpoint, store, replay=replay), settings, store, report_dir,
-                        RepairConfig(candidates=candidates),
-                        Budget(max_calls=max_calls, max_usd=settings.build.max_llm_usd,
-                               max_seconds=settings.build.max_llm_seconds))
+                        RepairConfig(**({} if candidates is None else {"candidates": candidates})),
+                        Budget(max_calls=settings.build.max_llm_calls if max_calls is None else max_calls,
+                               max_usd=settings.build.max_llm_usd, max_seconds=settings.build.max_llm_seconds))
 
 
 def save_results(path: Path, results: dict[str, list[Graded]]) -> Path:

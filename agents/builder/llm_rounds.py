@@ -3,8 +3,8 @@
 Entered only when memory and heuristics left the environment blamed. Each round changes the recipe
 where the analyst's feedback points, runs it for real, and stops on execution evidence (valid, or a
 verdict that belongs to the candidate). Bounded by rounds and by the per-instance budget (calls, $,
-wall time); an identical build is never run twice (and two in a row end the rounds); the conversation restarts each call from the
-recipe and the latest feedback instead of growing without bound.
+wall time); an identical build is never run twice (and two in a row end the rounds); the conversation
+restarts each call from the recipe and the latest feedback instead of growing without bound.
 """
 
 from __future__ import annotations

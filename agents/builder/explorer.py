@@ -2,7 +2,8 @@
 
 It looks where Python projects declare how they are built and tested — pyproject.toml, setup.cfg,
 setup.py, requirements*.txt, tox.ini, CI workflow files — and answers two questions with a recorded
-reason: which Python (among those the offline bootstrap can make) and which install commands.
+reason: which Python (among those the offline bootstrap can make) and which install commands. What the
+test suite needs installed (extras, groups, test requirements) comes from :mod:`.test_needs`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ _OPTION_TAIL = re.compile(r"\s+--?[A-Za-z].*$")  # per-requirement options: --ha
 _INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s*)(\S+)$")
 _EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)$")
 _ROOT_EXTRAS = re.compile(r"^(?:file:)?\.?/?(?:\[([^\]]*)\])?$")
+_VCS_EGG = re.compile(r"^(?:git|hg|svn|bzr)\+\S+?#(?:\S*&)?egg=([A-Za-z0-9][A-Za-z0-9._-]*)\S*$")
 _EXTRA_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 MAX_INCLUDES = 50
 
@@ -110,11 +111,14 @@ class RequirementReader:
         if extras is not None:
             self.extras.extend(e for e in extras if e not in self.extras)
             return []
-        if text.startswith("-"):
+        vcs = _VCS_EGG.match(text)
+        if vcs:  # git+https://…#egg=name is pip's old spelling of "name @ git+https://…"
+            text = f"{vcs.group(1)} @ {text}"
+        elif text.startswith("-"):
             self.notes.append(f"{where}: ignored option {text[:60]!r}")
             return []
-        if editable or text.startswith(".") or (("/" in text or "\\" in text) and "@" not in text):
-            self.notes.append(f"{where}: ignored local path {text[:60]!r}")
+        if (editable and not vcs) or text.startswith(".") or (("/" in text or "\\" in text) and "@" not in text):
+            self.notes.append(f"{where}: ignored path or URL without a project name {text[:60]!r}")
             return []
         requirement = valid_requirement(_OPTION_TAIL.sub("", text), where, self.notes)
         return [requirement] if requirement else []

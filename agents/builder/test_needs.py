@@ -60,6 +60,13 @@ def _list(value: object) -> list:
     return value if isinstance(value, list) else []
 
 
+def _dict(value: object, *keys: str) -> dict:
+    """``value[k1][k2]...`` when every step is a table, else ``{}`` (a malformed file reads as empty)."""
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass
 class TestNeeds:
     __test__ = False  # not a pytest class, whatever its name says
@@ -108,39 +115,38 @@ class _Gatherer:
         return text
 
     def pyproject_sections(self) -> None:
-        project = self.pyproject.get("project", {})
+        project = _dict(self.pyproject, "project")
         self.needs.requirements.extend(self.items(project.get("dependencies"), "pyproject.toml"))
-        for extra, reqs in (project.get("optional-dependencies") or {}).items():
-            self.declared_extras.append(extra)
+        for extra, reqs in _dict(project, "optional-dependencies").items():
+            self.declared_extras.append(str(extra))
             self.needs.requirements.extend(self.items(reqs, f"pyproject.toml extra {extra}"))
-        groups = self.pyproject.get("dependency-groups") or {}
+        groups = _dict(self.pyproject, "dependency-groups")
         for name in groups:
             if is_test_name(name):
                 self.add(f"pyproject.toml [dependency-groups] {name}", self.items(
                     self.group(groups, name, ()), f"pyproject.toml dependency group {name}"))
-        tool = self.pyproject.get("tool", {})
-        envs = tool.get("hatch", {}).get("envs", {}) if isinstance(tool.get("hatch"), dict) else {}
-        for env, table in envs.items():
+        tool = _dict(self.pyproject, "tool")
+        for env, table in _dict(tool, "hatch", "envs").items():
             if isinstance(table, dict) and (env == "default" or is_test_name(env)):
                 where = f"pyproject.toml [tool.hatch.envs.{env}]"
                 self.asked_extras.extend(f for f in _list(table.get("features")) if isinstance(f, str))
                 deps = _list(table.get("dependencies")) + _list(table.get("extra-dependencies"))
                 self.add(where, self.items(deps, where))
-        pdm = tool.get("pdm", {}).get("dev-dependencies", {}) if isinstance(tool.get("pdm"), dict) else {}
-        for name, reqs in pdm.items():
+        for name, reqs in _dict(tool, "pdm", "dev-dependencies").items():
             if is_test_name(name):
                 self.add(f"pyproject.toml [tool.pdm.dev-dependencies] {name}", self.items(reqs, f"pdm group {name}"))
-        poetry = tool.get("poetry", {}) if isinstance(tool.get("poetry"), dict) else {}
-        self.declared_extras.extend(poetry.get("extras", {}) or {})
-        tables = [("dev-dependencies", poetry.get("dev-dependencies") or {})] + [
-            (f"group.{g}.dependencies", t.get("dependencies") or {})
-            for g, t in (poetry.get("group") or {}).items() if isinstance(t, dict) and is_test_name(g)
+        poetry = _dict(tool, "poetry")
+        self.declared_extras.extend(_dict(poetry, "extras"))
+        tables = [("dev-dependencies", _dict(poetry, "dev-dependencies"))] + [
+            (f"group.{g}.dependencies", _dict(t, "dependencies"))
+            for g in _dict(poetry, "group") if is_test_name(g)
+            for t in [_dict(poetry, "group", g)]
         ]
         for label, table in tables:
             where = f"pyproject.toml [tool.poetry.{label}]"
             reqs = [table_requirement(n, v, where, self.reader.notes) for n, v in table.items()]
             self.add(where, self.items(reqs, where))
-        legacy = tool.get("tox", {}).get("legacy_tox_ini") if isinstance(tool.get("tox"), dict) else None
+        legacy = _dict(tool, "tox").get("legacy_tox_ini")
         if isinstance(legacy, str) and not self.snapshot.exists("tox.ini"):
             self.tox(legacy, "pyproject.toml [tool.tox]")
 
@@ -251,7 +257,7 @@ class _Gatherer:
             self.reader.notes.append("Pipfile: not parsed")
             return
         for section in ("packages", "dev-packages"):
-            table = data.get(section) or {}
+            table = _dict(data, section)
             where = f"Pipfile [{section}]"
             reqs = self.items([table_requirement(n, v, where, self.reader.notes) for n, v in table.items()], where)
             if section == "packages":

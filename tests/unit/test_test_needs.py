@@ -172,7 +172,7 @@ def test_invalid_and_hostile_requirements_are_dropped(make_repo, tmp_path: Path)
     }
     facts = explored(make_repo, tmp_path, files)
     assert installed(facts) == [["."], ['pytest>=7; python_version > "3.8"', "ok-pkg[x]>=1"]]
-    assert sum("dropped invalid requirement" in n or "ignored local path" in n for n in facts.notes) == 3
+    assert sum("dropped invalid requirement" in n or "ignored path" in n for n in facts.notes) == 3
     for words in installed(facts)[1:]:
         for word in words:
             Requirement(word)  # everything that reaches the shell is one quoted, valid requirement
@@ -258,3 +258,25 @@ def test_poetry_groups_and_dev_dependencies(make_repo, tmp_path: Path) -> None:
 )
 def test_poetry_version_syntax_to_pep440(poetry: str, pep: str | None) -> None:
     assert pep440(poetry) == pep
+
+
+def test_vcs_requirement_with_egg_becomes_a_direct_reference(make_repo, tmp_path: Path) -> None:
+    files = {"setup.py": SETUP_PY,
+             "requirements-dev.txt": "-e git+https://github.com/a/b.git@v1#egg=b-pkg\nhttps://x.example/y.tar.gz\n"}
+    facts = explored(make_repo, tmp_path, files)
+    assert installed(facts) == [["."], ["b-pkg @ git+https://github.com/a/b.git@v1#egg=b-pkg"]]
+
+
+@pytest.mark.parametrize(
+    "pyproject",
+    [
+        PROJECT + "optional-dependencies = ['x']\n",
+        "dependency-groups = 3\n" + PROJECT,
+        BUILD + "[tool]\nhatch = 'x'\npoetry = {group = ['a']}\npdm = {dev-dependencies = 'x'}\n",
+        BUILD + "[dependency-groups]\ntest = 'pytest'\ndev = [{include-group = 'missing'}, 7]\n",
+    ],
+    ids=["extras-list", "groups-int", "tools-strings", "group-shapes"],
+)
+def test_malformed_metadata_reads_as_empty(make_repo, tmp_path: Path, pyproject: str) -> None:
+    facts = explored(make_repo, tmp_path, {"pyproject.toml": pyproject})
+    assert installed(facts) == [["."]]

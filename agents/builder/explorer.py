@@ -2,7 +2,8 @@
 
 It looks where Python projects declare how they are built and tested — pyproject.toml, setup.cfg,
 setup.py, requirements*.txt, tox.ini, CI workflow files — and answers two questions with a recorded
-reason: which Python (among those the offline bootstrap can make) and which install commands.
+reason: which Python (among those the offline bootstrap can make) and which install commands. What the
+test suite needs installed (extras, groups, test requirements) comes from :mod:`.test_needs`.
 """
 
 from __future__ import annotations
@@ -11,22 +12,18 @@ import configparser
 import contextlib
 import hashlib
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
+from agents.builder.test_needs import gather
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import DEBIAN_PYTHONS
 from factory.mining.mirror import Snapshot
 
-TEST_EXTRAS = ("test", "tests", "testing", "dev")
-_TEST_REQUIREMENTS = re.compile(
-    r"^(requirements[-_/]?(test|tests|testing|dev)s?\.txt|(test|tests|dev)[-_]requirements\.txt"
-    r"|requirements/(test|tests|testing|dev)s?\.(txt|in))$",
-    re.I,
-)
 _CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d+)")
 _TOX_ENV = re.compile(r"\bpy3(\d+)\b")
 _CI_VERSIONS = re.compile(
@@ -34,8 +31,7 @@ _CI_VERSIONS = re.compile(
 )
 _SETUP_PY_REQUIRES = re.compile(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]")
 _SETUP_PY_NAME = re.compile(r"\bname\s*=\s*['\"]([A-Za-z0-9._-]+)['\"]")
-_SETUP_PY_EXTRAS = re.compile(r"extras_require\s*=\s*\{(.*?)\}", re.S)
-_DICT_KEY = re.compile(r"['\"]([\w.-]+)['\"]\s*:")
+PYTEST = "python -m pip install pytest"
 DEPENDENCY_FILES = re.compile(
     r"^(pyproject\.toml|setup\.cfg|setup\.py|tox\.ini|Pipfile|poetry\.lock|.*requirements.*\.(txt|in))$", re.I
 )
@@ -136,22 +132,9 @@ def _setup_cfg(snapshot: Snapshot) -> configparser.ConfigParser:
     return parser
 
 
-def _tox_deps(snapshot: Snapshot) -> list[str]:
-    text = snapshot.read("tox.ini")
-    if not text:
-        return []
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        return []
-    raw = parser.get("testenv", "deps", fallback="")
-    deps = []
-    for line in raw.splitlines():
-        line = line.split("#")[0].strip()
-        if line and not line.startswith("-") and "{" not in line and ":" not in line.split("[")[0]:
-            deps.append(line)
-    return deps
+def _pip_install(requirements: list[str]) -> str:
+    """One pip command for validated requirement strings, each quoted for the shell."""
+    return "python -m pip install " + " ".join(shlex.quote(r) for r in requirements)
 
 
 def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
@@ -180,13 +163,7 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
                 declared.update(re.findall(r"3\.\d+", group))
     python_version, python_reason = choose_python(requires, declared, default_python)
 
-    extras: set[str] = set(pyproject.get("project", {}).get("optional-dependencies", {}))
-    if cfg.has_section("options.extras_require"):
-        extras.update(cfg.options("options.extras_require"))
-    match = _SETUP_PY_EXTRAS.search(setup_py)
-    if match:
-        extras.update(_DICT_KEY.findall(match.group(1)))
-    wanted = [e for e in TEST_EXTRAS if e in extras]
+    needs = gather(snapshot, pyproject, cfg)
 
     installable = any(snapshot.exists(f) for f in ("pyproject.toml", "setup.py", "setup.cfg"))
     if "pyproject.toml" in files and not ("build-system" in pyproject or "project" in pyproject) and not (
@@ -194,31 +171,26 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     ):
         installable = False
         notes.append("pyproject.toml declares no build system; the repo is not pip-installed")
+    constraints = "".join(f" -c {shlex.quote(c)}" for c in needs.constraints)
     commands = ["python -m pip install --upgrade setuptools wheel"]
-    if snapshot.exists("requirements.txt"):
-        commands.append("python -m pip install -r requirements.txt")
+    if needs.before:
+        commands.append(_pip_install(needs.before) + constraints)
     if installable:
-        target = f".[{','.join(wanted)}]" if wanted else "."
-        commands.append(f"python -m pip install '{target}'")
-    commands.extend(f"python -m pip install -r '{p}'" for p in files if _TEST_REQUIREMENTS.match(p))
-    tox = _tox_deps(snapshot)
-    if tox:
-        commands.append("python -m pip install " + " ".join(f"'{d}'" for d in tox))
-    commands.append("python -m pip install pytest")
+        target = f".[{','.join(needs.extras)}]" if needs.extras else "."
+        # extra names are checked (letters, digits, ._-): nothing in the target needs escaping
+        commands.append(f"python -m pip install '{target}'" + constraints)
+    for _, reqs in needs.installs:
+        if (command := _pip_install(reqs) + constraints) not in commands:
+            commands.append(command)
+    commands = [c for c in commands if c != PYTEST] + [PYTEST]  # pytest last, once
+    notes.extend(needs.notes)
 
     dependency_files = {
         p: hashlib.sha256((snapshot.read(p) or "").encode()).hexdigest()
         for p in files
-        if DEPENDENCY_FILES.match(p) and "/" not in p.strip("/").removeprefix("requirements/")
+        if p in needs.files_read
+        or (DEPENDENCY_FILES.match(p) and "/" not in p.strip("/").removeprefix("requirements/"))
     }
-    requirements = list(pyproject.get("project", {}).get("dependencies", []))
-    for extra in pyproject.get("project", {}).get("optional-dependencies", {}).values():
-        requirements.extend(extra)
-    requirements.extend(cfg.get("options", "install_requires", fallback="").splitlines())
-    for path in files:
-        if re.search(r"requirements.*\.(txt|in)$", path, re.I):
-            requirements.extend((snapshot.read(path) or "").splitlines())
-    requirements.extend(tox)
     name = pyproject.get("project", {}).get("name") or cfg.get("metadata", "name", fallback="")
     if not name:
         match = _SETUP_PY_NAME.search(setup_py)
@@ -226,5 +198,5 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     return SetupFacts(
         python_version, python_reason, commands, installable, dependency_files, notes,
         str(name) if re.fullmatch(r"[A-Za-z0-9._-]+", str(name)) else "",
-        [r.strip() for r in requirements if r.strip()],
+        [r.strip() for r in needs.requirements if r.strip()],
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.builder import explorer, test_manager
+from agents.builder import test_manager, test_needs
 from agents.builder.environment_manager import EnvPlan, InstancePlan, plan_env, plan_instance
 from agents.builder.explorer import SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
@@ -135,7 +135,7 @@ def test_explore_pyproject_extras(make_repo, tmp_path: Path) -> None:
     assert facts.python_version == "3.11"
     assert "3.11, 3.12" in facts.python_reason
     assert set(facts.dependency_files) == {"pyproject.toml"}
-    assert explorer.TEST_EXTRAS.index("test") < explorer.TEST_EXTRAS.index("dev")
+    assert test_needs.TEST_EXTRAS.index("test") < test_needs.TEST_EXTRAS.index("dev")
 
 
 def test_explore_requires_python_in_pyproject(make_repo, tmp_path: Path) -> None:
@@ -185,12 +185,12 @@ def test_explore_requirement_files(make_repo, tmp_path: Path) -> None:
             "docs/requirements.txt": "sphinx\n",
         },
     )
+    # Files are read here, not by pip: their validated requirements are installed (pytest once, last).
     assert facts.install_commands == [
         SETUPTOOLS,
-        "python -m pip install -r requirements.txt",
+        "python -m pip install requests",
         "python -m pip install '.'",
-        "python -m pip install -r 'requirements-test.txt'",
-        "python -m pip install -r 'requirements/dev.txt'",
+        "python -m pip install ruff",
         PYTEST,
     ]
     assert set(facts.dependency_files) == {
@@ -213,9 +213,10 @@ def test_explore_tox_deps_and_envlist(make_repo, tmp_path: Path) -> None:
     assert facts.install_commands == [
         SETUPTOOLS,
         "python -m pip install '.'",
-        "python -m pip install 'pytest-cov' 'mock>=2'",
+        "python -m pip install pytest-cov 'mock>=2'",
         PYTEST,
     ]
+    assert any("requirements-extra.txt" in n and "refused" in n for n in facts.notes)
     assert facts.python_version == "3.9"
     assert "3.7, 3.8" in facts.python_reason
 
@@ -261,7 +262,7 @@ def test_explore_pyproject_without_build_system_is_not_installed(make_repo, tmp_
         },
     )
     assert facts.installable is False
-    assert facts.install_commands == [SETUPTOOLS, "python -m pip install -r requirements.txt", PYTEST]
+    assert facts.install_commands == [SETUPTOOLS, "python -m pip install attrs", PYTEST]
     assert facts.notes
 
 

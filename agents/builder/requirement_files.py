@@ -1,0 +1,160 @@
+"""Requirement strings the builder may hand to pip: validated one by one, and requirements files read safely.
+
+Everything a repository declares is attacker-controlled text that ends up in a shell command inside the
+env image, so a requirement is kept only when ``packaging`` parses it (then it is re-printed in its
+canonical form, ready for ``shlex.quote``), and a requirements file is read here, never by pip: its
+``-r`` / ``-c`` includes are followed only to files inside the repository at the commit (``-r
+../../etc/passwd`` or an absolute path is refused with a note), cycles stop, and options that would
+point pip elsewhere (index URLs, find-links) are dropped. Installing the project itself (``.``, ``-e
+.[test]``) is not a requirement: its extras are reported so the caller asks for them on its one
+project install.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from factory.mining.mirror import Snapshot
+
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_OPTION_TAIL = re.compile(r"\s+--?[A-Za-z].*$")  # per-requirement options: --hash=..., --config-settings
+_INCLUDE = re.compile(r"^(-r|--requirement|-c|--constraint)(?:\s*=\s*|\s*)(\S+)$")
+_EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)$")
+_ROOT_EXTRAS = re.compile(r"^(?:file:)?\.?/?(?:\[([^\]]*)\])?$")
+_VCS_EGG = re.compile(r"^(?:git|hg|svn|bzr)\+\S+?#(?:\S*&)?egg=([A-Za-z0-9][A-Za-z0-9._-]*)\S*$")
+_EXTRA_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+MAX_INCLUDES = 50
+
+
+def valid_requirement(raw: str, where: str, notes: list[str]) -> str | None:
+    """``raw`` in canonical PEP 508 form, or None (with a note naming ``where``) if it is not a requirement.
+
+    URL requirements (``name @ https://…``) are kept; a bare path or URL is not a requirement."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return str(Requirement(text))
+    except InvalidRequirement as exc:
+        notes.append(f"{where}: dropped invalid requirement {text[:80]!r} ({str(exc).splitlines()[0][:80]})")
+        return None
+
+
+def valid_extra(name: str) -> bool:
+    """A name pip accepts between the brackets of ``.[...]`` (and one that needs no shell quoting)."""
+    return bool(_EXTRA_NAME.match(name))
+
+
+def inside(base_dir: str, ref: str, snapshot: Snapshot) -> str | None:
+    """Repository path of ``ref`` (relative to ``base_dir``) if it stays inside the repository and exists."""
+    ref = ref.replace("{toxinidir}", ".").replace("${PROJECT_ROOT}", ".").removeprefix("file:")
+    if not ref or "://" in ref or ref.startswith(("/", "~", "\\")) or "{" in ref or "$" in ref:
+        return None
+    path = posixpath.normpath(posixpath.join(base_dir, ref))
+    if path == ".." or path.startswith("../") or path.startswith("/"):
+        return None
+    return path if snapshot.exists(path) else None
+
+
+def root_extras(ref: str) -> list[str] | None:
+    """Extras of a reference to the project itself (``.``, ``./``, ``.[test]``, ``file:.``); None if ``ref``
+    is something else."""
+    match = _ROOT_EXTRAS.match(ref.strip())
+    if not match or not ref.strip():
+        return None
+    return [e.strip() for e in (match.group(1) or "").split(",") if valid_extra(e.strip())]
+
+
+def logical_lines(text: str) -> list[str]:
+    """Lines as pip reads them: backslash continuations joined, comments removed, blanks dropped."""
+    out, pending = [], ""
+    for line in text.splitlines():
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        line = _COMMENT.sub("", pending + line).strip()
+        pending = ""
+        if line:
+            out.append(line)
+    if pending.strip():
+        out.append(_COMMENT.sub("", pending).strip())
+    return out
+
+
+@dataclass
+class RequirementReader:
+    """Reads requirements files of one snapshot; ``files_read`` and ``notes`` accumulate across reads."""
+
+    snapshot: Snapshot
+    files_read: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    """Constraints files (``-c``) met in a read file, inside the repository."""
+    extras: list[str] = field(default_factory=list)
+    """Extras of the project itself that a read file asked for (``-e .[test]``)."""
+
+    def line(self, raw: str, base_dir: str, where: str, seen: set[str] | None = None) -> list[str]:
+        """Requirements from one requirements-file line (an include yields the included file's)."""
+        text = raw.strip()
+        include = _INCLUDE.match(text)
+        if include:
+            constraint = include.group(1) in ("-c", "--constraint")
+            return self.file_ref(include.group(2), base_dir, where, seen, constraint=constraint)
+        editable = _EDITABLE.match(text)
+        if editable:
+            text = editable.group(1)
+        extras = root_extras(text)
+        if extras is not None:
+            self.extras.extend(e for e in extras if e not in self.extras)
+            return []
+        vcs = _VCS_EGG.match(text)
+        if vcs:  # git+https://…#egg=name is pip's old spelling of "name @ git+https://…"
+            text = f"{vcs.group(1)} @ {text}"
+        elif text.startswith("-"):
+            self.notes.append(f"{where}: ignored option {text[:60]!r}")
+            return []
+        if (editable and not vcs) or text.startswith(".") or (("/" in text or "\\" in text) and "@" not in text):
+            self.notes.append(f"{where}: ignored path or URL without a project name {text[:60]!r}")
+            return []
+        requirement = valid_requirement(_OPTION_TAIL.sub("", text), where, self.notes)
+        return [requirement] if requirement else []
+
+    def file_ref(
+        self, ref: str, base_dir: str, where: str, seen: set[str] | None = None, constraint: bool = False
+    ) -> list[str]:
+        """Requirements of the file ``ref`` names (relative to ``base_dir``), refused if it leaves the repo."""
+        path = inside(base_dir, ref, self.snapshot)
+        if path is None:
+            self.notes.append(f"{where}: refused include {ref[:80]!r} (outside the repository or missing)")
+            return []
+        if constraint:  # pip reads it; so it may only hold requirement lines (no options, no includes)
+            self.files_read.add(path)
+            lines = logical_lines(self.snapshot.read(path) or "")
+            if any(line.startswith("-") for line in lines):
+                self.notes.append(f"{where}: refused constraints file {path!r} (it holds pip options)")
+            elif path not in self.constraints:
+                self.constraints.append(path)
+            return []
+        return self.file(path, seen)
+
+    def file(self, path: str, seen: set[str] | None = None) -> list[str]:
+        """Validated requirements of the requirements file at ``path``, includes followed."""
+        seen = set() if seen is None else seen
+        if path in seen or len(seen) >= MAX_INCLUDES:
+            self.notes.append(f"{path}: include cycle or too many includes; stopped")
+            return []
+        seen.add(path)
+        text = self.snapshot.read(path)
+        if text is None:
+            return []
+        self.files_read.add(path)
+        out: list[str] = []
+        for line in logical_lines(text):
+            for requirement in self.line(line, posixpath.dirname(path), path, seen):
+                if requirement not in out:
+                    out.append(requirement)
+        return out

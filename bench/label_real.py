@@ -7,9 +7,8 @@ a plain container of our base image, a generous install with the packages of the
 install --exclude-newer`` the day after the base commit: the package itself with every usual test extra,
 every requirements file whose name says test or dev, every ``[dependency-groups]`` group whose name says
 test or dev, poetry / pdm dev dependencies, tox's ``deps``, and pytest; a package that cannot be installed
-editable is installed again after each patch), then pytest on the files the test patch touches — once with
-the test patch
-alone, once with the fix on top. The label:
+editable is installed again after each patch), then pytest on the Python files the test patch touches (the
+whole suite when it touches data only) — once with the test patch alone, once with the fix on top. The label:
 
 - ``valid``: at least one test fails or errors before and passes after;
 - ``invalid``: the after run collected and ran tests, none went from failing to passing;
@@ -63,8 +62,8 @@ PYTHONPATH=/tmp/lbl python /in/needs.py > /tmp/needs.txt || true
 $UV -q pytest || echo "LABEL: pytest install failed"
 run() {
   [ "$EDITABLE" = 1 ] || $UV -q --no-deps --reinstall . >/dev/null 2>&1
-  files=$(for f in $TESTS; do [ -e "$f" ] && echo "$f"; done)
-  [ -n "$files" ] || { echo "LABEL: no test file exists ($1)"; return; }
+  files=$(for f in $TESTS; do case "$f" in *.py) [ -e "$f" ] && echo "$f";; esac; done)
+  [ -n "$files" ] || echo "LABEL: no Python test file among the test patch's files: the whole suite ($1)"
   timeout 600 python -m pytest -o cache_dir=/tmp/pytest-cache -q -rA --junitxml="/out/$1.xml" $files \
     > "/out/$1.log" 2>&1
   echo "LABEL: pytest $1 exit $?"
@@ -150,11 +149,18 @@ def label_once(cand: dict, mirror: Path, python: str, work: Path) -> tuple[str, 
     cutoff = (cand["base_date"] + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     cmd = ["docker", "run", "--rm", "-v", f"{ctx}:/in:ro", "-v", f"{ctx / 'out'}:/out", "-e", f"CUTOFF={cutoff}",
            "-e", f"TESTS={tests}", IMAGE.format(python), "bash", "-c", SCRIPT]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
-        log = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        log = f"{exc.stdout or ''}{exc.stderr or ''}\nLABEL: timed out after {TIMEOUT}s"
+    for wait in (10, 30, 60, 120, 0):  # the engine may restart under us (a shared machine): not a label
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+            log = proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            log = f"{exc.stdout or ''}{exc.stderr or ''}\nLABEL: timed out after {TIMEOUT}s"
+            break
+        if proc.returncode != 125 and "Cannot connect to the Docker daemon" not in log:
+            break
+        if not wait:
+            raise SystemExit(f"the Docker engine is not answering: {log[-300:]}")
+        time.sleep(wait)
     (ctx / "label.log").write_text(log)
     before, after = junit(ctx / "out" / "before.xml"), junit(ctx / "out" / "after.xml")
     notes = [line for line in log.splitlines() if line.startswith("LABEL:")]

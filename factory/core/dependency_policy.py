@@ -1,0 +1,63 @@
+"""The one dependency policy for everything installed into an instance's images (env and instance).
+
+Why one place: a cut-off that reaches some installs and not others gives impossible environments — a
+2021 project whose ``setup_requires`` fetched a 2026 setuptools_scm at the instance build, or a
+``setuptools>=40.8`` build requirement that cannot be met when the cut-off is in 2013. So:
+
+* the **project's dependencies** (and their build requirements, ``setup_requires`` included) resolve as of
+  the day after the base commit (``exclude_newer_date``: a pin released later on the commit's day is kept);
+* the **install toolchain** (pip, setuptools, wheel, uv) is never cut off: it must install anything, and
+  old releases of it do not run on the interpreters we have (setuptools < 41 on Python 3.9);
+* the **test tooling** (pytest and what it needs) is no older than the interpreter needs: resolved as of
+  the later of the cut-off and the interpreter's release + ``TOOLING_MARGIN`` (a 2021 pytest's ``py``
+  breaks on Python 3.11).
+
+uv applies it everywhere through one config file (``uv_config``): to ``uv pip install`` lines and to build
+isolation alike; pip itself gets no index (``PIP_NO_INDEX``), so nothing installs past the policy.
+``POLICY`` is part of the dependency fingerprint: changing what the policy installs must change it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from factory.core.settings import PYTHON_RELEASES
+
+POLICY = "day-after-commit; toolchain uncut; tooling for the interpreter (v2)"
+TOOLCHAIN = ("pip", "setuptools", "wheel", "uv")
+TEST_TOOLING = ("pytest", "pluggy", "py", "iniconfig", "exceptiongroup", "tomli")
+TOOLING_MARGIN = timedelta(days=90)
+"""How long after an interpreter's release its test tooling is taken from (pytest ships support by then)."""
+_FORMAT = "%Y-%m-%dT00:00:00Z"
+
+
+def exclude_newer_date(commit_date: datetime) -> str:
+    """Cut-off for the project's dependencies: midnight UTC after the base commit's (UTC) day. Whole days,
+    so the commits of one day still share env images."""
+    day = commit_date.astimezone(UTC).date() if commit_date.tzinfo else commit_date.date()
+    return (day + timedelta(days=1)).strftime(_FORMAT)
+
+
+def tooling_cutoff(python_version: str, cutoff: str) -> str:
+    """Cut-off for the test tooling on ``python_version``: never older than the interpreter needs."""
+    released = PYTHON_RELEASES.get(python_version)
+    if released is None:
+        return cutoff
+    floor = (released + TOOLING_MARGIN).strftime(_FORMAT)
+    return max(cutoff, floor)
+
+
+def released_by(python_version: str, when: date) -> bool:
+    """Whether CPython ``python_version`` was released on or before ``when`` (unknown versions: no)."""
+    released = PYTHON_RELEASES.get(python_version)
+    return released is not None and released <= when
+
+
+def uv_config(python_version: str, cutoff: str) -> list[str]:
+    """Lines of the ``uv.toml`` that carries the policy into every uv install of an env image."""
+    lines = [f'exclude-newer = "{cutoff}"', "", "[exclude-newer-package]"]
+    lines += [f"{name} = false" for name in TOOLCHAIN]
+    tooling = tooling_cutoff(python_version, cutoff)
+    if tooling != cutoff:
+        lines += [f'{name} = "{tooling}"' for name in TEST_TOOLING]
+    return lines

@@ -117,21 +117,24 @@ def classify(before: list[RunGrade], after: list[RunGrade], facts: FixFacts | No
     after_pass = after[0].verdict == "pass"
     ran_after = [t for t, o in after[0].tests.items() if o is not TestOutcome.SKIPPED]
     if not ran_after:
-        return Verdict(Status.REJECTED, Rejection.NO_TESTS_RAN, detail="no target test ran after the gold patch")
+        return Verdict(Status.REJECTED, Rejection.NO_TESTS_RAN, unstable_tests=unstable,
+                       detail="no target test ran after the gold patch")
     if not after_pass:
         reason = Rejection.PASS2FAIL if before_pass else Rejection.FAIL2FAIL
-        return Verdict(Status.REJECTED, reason, detail=after[0].note)
+        return Verdict(Status.REJECTED, reason, unstable_tests=unstable, detail=after[0].note)
     if before_pass:
-        return Verdict(Status.REJECTED, Rejection.PASS2PASS, detail="the target tests already pass before the fix")
+        return Verdict(Status.REJECTED, Rejection.PASS2PASS, unstable_tests=unstable,
+                       detail="the target tests already pass before the fix")
 
     stable_before, stable_after = _stable_ids(before), _stable_ids(after)
     before_tests = {t: o for t, o in before[0].tests.items() if t in stable_before}
     after_tests = {t: o for t, o in after[0].tests.items() if t in stable_after}
     if not any(o in _BAD for o in before_tests.values()):
-        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, detail=_no_failing_test(before[0]))
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, unstable_tests=unstable,
+                       detail=_no_failing_test(before[0]))
     genuine, evidence = _genuine_failures(replace(before[0], tests=before_tests), facts)
     if not genuine:
-        return Verdict(Status.REJECTED, Rejection.ERROR2PASS,
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, unstable_tests=unstable,
                        detail=f"the before-run failed only for environment reasons: {evidence}")
 
     def failed_genuinely(test: str) -> bool:

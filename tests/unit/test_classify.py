@@ -273,3 +273,11 @@ def test_valid_from_real_grades() -> None:
     assert verdict.status is Status.VALID
     assert verdict.fail_to_pass == ["tests/test_new.py::test_a"]
     assert verdict.pass_to_pass == []
+
+
+def test_a_rejection_still_names_its_unstable_ids() -> None:
+    before = run("pass", {"t::a": P})
+    after = [run("pass", {"t::a": P, "t::x[1]": P}), run("pass", {"t::a": P, "t::x[2]": P})]
+    verdict = classify([before], after)
+    assert verdict.reason == Rejection.PASS2PASS
+    assert verdict.unstable_tests == ["t::x[1]", "t::x[2]"]

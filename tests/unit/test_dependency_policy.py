@@ -80,6 +80,7 @@ def test_the_instance_image_installs_the_project_under_the_same_policy() -> None
     dockerfile = plan_instance(cand(), RECIPE, "env:1").dockerfile
     assert 'if [ -n "${UV_CONFIG_FILE:-}" ]; then' in dockerfile
     assert "uv pip install --no-deps --no-build-isolation -e . || uv pip install --no-deps -e ." in dockerfile
+    assert "|| PIP_NO_INDEX=1 python -m pip install --no-deps --no-build-isolation -e ." in dockerfile
 
 
 def test_what_the_policy_installs_is_part_of_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from factory.core.dependency_policy import exclude_newer_date, uv_config
+from factory.core.dependency_policy import editable_setuptools, exclude_newer_date, uv_config
 from factory.core.models import Candidate
 from factory.core.recipe import Recipe
 from factory.core.templates import render
@@ -73,6 +73,7 @@ def plan_env(
         env=recipe.env,
         exclude_newer=cutoff,
         uv_config=uv_config(recipe.python_version, cutoff) if cutoff else [],
+        editable_setuptools=editable_setuptools(recipe.python_version, cutoff) if cutoff else "",
         install_commands=commands,
         project_name=recipe.project_name,
     )

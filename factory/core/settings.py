@@ -75,7 +75,8 @@ class BuildSettings(Section):
     """Try proven recipes from the environment memory pool first."""
     exclude_newer: bool = Field(default=True, json_schema_extra=env("FACTORY_EXCLUDE_NEWER"))
     """Resolve the project's dependencies as of the day after the base commit (uv --exclude-newer), so old
-    commits get the packages they were tested with (pip/setuptools/wheel are not cut off)."""
+    commits get the packages they were tested with (pip and uv are not cut off; setuptools, wheel and pytest
+    are never older than the interpreter needs)."""
     llm: bool = True
     """Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured."""
     replay: bool = False

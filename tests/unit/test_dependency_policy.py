@@ -13,7 +13,8 @@ import pytest
 from agents.builder.environment_manager import plan_env, plan_instance, under_drift_control
 from factory.core import recipe as recipe_module
 from factory.core.dependency_policy import (
-    TOOLCHAIN,
+    UNCUT,
+    editable_setuptools,
     exclude_newer_date,
     released_by,
     tooling_cutoff,
@@ -44,17 +45,22 @@ def test_every_debian_python_has_a_release_date() -> None:
     assert not released_by("3.99", date(2100, 1, 1))
 
 
-def test_the_toolchain_is_never_cut_off_and_test_tooling_follows_the_interpreter() -> None:
+def test_installers_are_never_cut_off_and_build_and_test_tooling_follow_the_interpreter() -> None:
     config = tomllib.loads("\n".join(uv_config("3.11", "2021-06-18T00:00:00Z")))
     assert config["exclude-newer"] == "2021-06-18T00:00:00Z"
     per_package = config["exclude-newer-package"]
-    assert all(per_package[name] is False for name in ("pip", "setuptools", "wheel", "uv"))
+    assert per_package["pip"] is False and per_package["uv"] is False
     # A 2021 pytest (and its `py`) breaks on Python 3.11: the tooling comes from after 3.11's release.
-    assert per_package["pytest"] == per_package["py"] == tooling_cutoff("3.11", "2021-06-18T00:00:00Z")
-    assert per_package["pytest"] > "2022-10-24"
-    # A commit well after the interpreter's release: the tooling has the project's own cut-off.
+    floor = tooling_cutoff("3.11", "2021-06-18T00:00:00Z")
+    assert floor > "2022-10-24"
+    assert per_package["pytest"] == per_package["py"] == per_package["setuptools"] == per_package["wheel"] == floor
+    # A 2013 cut-off on 3.9: setuptools from after 3.9's release (so `setuptools>=40.8` exists, and it runs on
+    # 3.9), yet not the newest one, which has no pkg_resources for the cut-off's setuptools_scm.
+    old = tomllib.loads("\n".join(uv_config("3.9", "2013-05-02T00:00:00Z")))["exclude-newer-package"]
+    assert "2020-10-05" < old["setuptools"] < "2021-06-01"
+    # A commit well after the interpreter's release: everything but the installers has the project's cut-off.
     recent = tomllib.loads("\n".join(uv_config("3.11", "2026-01-02T00:00:00Z")))
-    assert set(recent["exclude-newer-package"]) == set(TOOLCHAIN)
+    assert set(recent["exclude-newer-package"]) == set(UNCUT)
     assert tooling_cutoff("3.11", "2026-01-02T00:00:00Z") == "2026-01-02T00:00:00Z"
 
 
@@ -79,8 +85,16 @@ def test_the_instance_image_installs_the_project_under_the_same_policy() -> None
     # The old instance image ran `pip install -e .`, whose setup_requires fetched packages from 2026.
     dockerfile = plan_instance(cand(), RECIPE, "env:1").dockerfile
     assert 'if [ -n "${UV_CONFIG_FILE:-}" ]; then' in dockerfile
-    assert "uv pip install --no-deps --no-build-isolation -e . || uv pip install --no-deps -e ." in dockerfile
+    assert ("uv pip install --no-deps --no-build-isolation -e . \\\n"
+            "        || uv pip install --no-deps -e .") in dockerfile
     assert "|| PIP_NO_INDEX=1 python -m pip install --no-deps --no-build-isolation -e ." in dockerfile
+    # The isolated editable build gets a setuptools with PEP 660, whatever the cut-off (a real 2019 build's
+    # env setuptools 51 has no build_editable); the env image says which.
+    assert '--exclude-newer-package "setuptools=$FACTORY_EDITABLE_SETUPTOOLS"' in dockerfile
+    env = plan_env(cand(), RECIPE, "f" * 64, datetime(2019, 3, 5, tzinfo=UTC)).dockerfile
+    assert f"FACTORY_EDITABLE_SETUPTOOLS={editable_setuptools('3.11', '2019-03-06T00:00:00Z')}" in env
+    assert editable_setuptools("3.9", "2019-03-06T00:00:00Z") == "2023-07-01T00:00:00Z"
+    assert editable_setuptools("3.13", "2026-01-02T00:00:00Z") == "2026-01-02T00:00:00Z"
 
 
 def test_what_the_policy_installs_is_part_of_the_fingerprint(monkeypatch: pytest.MonkeyPatch) -> None:

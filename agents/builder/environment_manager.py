@@ -12,13 +12,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from factory.core.dependency_policy import editable_setuptools, exclude_newer_date, uv_config
 from factory.core.models import Candidate
 from factory.core.recipe import Recipe
 from factory.core.templates import render
 from factory.docker.base_images import base_tag
 from factory.grading.contract import TESTER
 
-_PIP_INSTALL = re.compile(r"^(?:python3? -m )?pip3? install\b")
+_PIP_INSTALL = re.compile(r"(^|&&\s*|;\s*)(?:python3? -m )?pip3? install\b")
 
 
 @dataclass
@@ -47,15 +48,10 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def exclude_newer_date(commit_date: datetime) -> str:
-    """Cut-off for dependency resolution: the first day of the base commit's month (never in its future,
-    and the same for a month of commits, so they can still share env images)."""
-    return commit_date.strftime("%Y-%m-01T00:00:00Z")
-
-
 def under_drift_control(command: str) -> str:
-    """``pip install …`` run by ``uv pip install …`` so that UV_EXCLUDE_NEWER applies to it."""
-    return _PIP_INSTALL.sub("uv pip install", command.strip(), count=1)
+    """Every ``pip install …`` of a command (``&&`` / ``;`` chains too) run by ``uv pip install …``, so the
+    dependency policy (``factory.core.dependency_policy``) applies to it."""
+    return _PIP_INSTALL.sub(r"\1uv pip install", command.strip())
 
 
 def plan_env(
@@ -76,6 +72,8 @@ def plan_env(
         system_packages=recipe.system_packages,
         env=recipe.env,
         exclude_newer=cutoff,
+        uv_config=uv_config(recipe.python_version, cutoff) if cutoff else [],
+        editable_setuptools=editable_setuptools(recipe.python_version, cutoff) if cutoff else "",
         install_commands=commands,
         project_name=recipe.project_name,
     )

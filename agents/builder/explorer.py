@@ -15,11 +15,13 @@ import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from agents.builder.test_needs import gather
+from factory.core.dependency_policy import released_by
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import DEBIAN_PYTHONS
 from factory.mining.mirror import Snapshot
@@ -79,12 +81,16 @@ def _rank(v: str) -> int:
 
 
 def choose_python(
-    requires: str | None, declared: set[str], default: str, available: tuple[str, ...] = tuple(DEBIAN_PYTHONS)
+    requires: str | None, declared: set[str], default: str, available: tuple[str, ...] = tuple(DEBIAN_PYTHONS),
+    released_before: date | None = None,
 ) -> tuple[str, str]:
     """Nearest available Python the project supports, and why.
 
     ``requires`` (requires-python) is a hard constraint; ``declared`` versions (classifiers, tox, CI) are
-    what the project is known to be tested on. The default wins when both allow it.
+    what the project is known to be tested on. The default wins when both allow it. With
+    ``released_before`` (the base commit's date) only interpreters released by then count as supported —
+    dependencies resolved as of that date may not run on a later one — and the newest declared one of those
+    wins; when none was released by then, the oldest allowed one is the nearest possible pair.
     """
     spec = None
     if requires:
@@ -93,6 +99,19 @@ def choose_python(
         except InvalidSpecifier:
             spec = None
     allowed = [v for v in available if spec is None or spec.contains(Version(v))]
+    if allowed and released_before is not None:
+        dated = [v for v in allowed if released_by(v, released_before)]
+        if not dated:
+            oldest = min(allowed, key=_rank)
+            return oldest, (f"no allowed Python was released by the base commit ({released_before}); {oldest} is "
+                            f"the oldest (test tooling is resolved for it); requires-python {requires or 'unset'}")
+        newest_declared = max((v for v in dated if v in declared), key=_rank, default=None)
+        if newest_declared:
+            return newest_declared, (
+                f"newest declared Python released by the base commit ({released_before}; declared "
+                f"{', '.join(sorted(declared, key=_rank))}); requires-python {requires or 'unset'}")
+        version, why = choose_python(requires, declared, default, tuple(dated))
+        return version, f"{why}; only Pythons released by the base commit ({released_before}) considered"
     if not allowed:
         # Nearest to the declared versions, else to the versions the specifier names (">=3.14" -> 3.13).
         named = {s.version.removesuffix(".*") for s in spec or ()}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import docker
 
-from agents.builder import environment_manager, explorer, test_analyst, test_manager
+from agents.builder import environment_manager, explorer, interpreter, test_analyst, test_manager
 from factory.core.models import Attempt, Candidate, Rejection, Status, TestOutcome
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import Settings
@@ -93,6 +93,8 @@ class Builder:
         self.facts = explorer.explore(self.snapshot, ctx.settings.images.default_python)
         self.base_date = mirror.repo.commit(candidate.base_commit).committed_datetime
         """Date of base_commit: the dependency cut-off and the memory pool's notion of "when"."""
+        self.facts = interpreter.dated_facts(self.facts, self.snapshot, self.base_date,
+                                             ctx.settings.images.default_python, ctx.settings.build.exclude_newer)
         self.tried: set[str] = set()
         self.on_validating = on_validating
         self._record("explorer", "read setup files", "ok", time.monotonic(),
@@ -115,7 +117,7 @@ class Builder:
 
     # ---- one try ----------------------------------------------------------------------------------
 
-    def attempt(self, recipe: Recipe, source: str) -> Trial | None:
+    def attempt(self, recipe: Recipe, source: str, python_reason: str = "") -> Trial | None:
         """Render, build and validate ``recipe``; None if this exact build was already tried."""
         cand, ctx = self.candidate, self.ctx
         fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
@@ -139,7 +141,8 @@ class Builder:
         started = time.monotonic()
         env = test_analyst.build_env(
             ctx.client, cand, recipe, plan, self.snapshot, ctx.store, ctx.settings, ctx.log_dir,
-            python_reason=self.facts.python_reason if source == "heuristic" else f"chosen by {source}",
+            python_reason=python_reason or (
+                self.facts.python_reason if source == "heuristic" else f"chosen by {source}"),
             builder=source, rebuild_failed=ctx.rebuild_failed,
         )
         outcome = "reused" if env.reused and env.ok else ("ok" if env.ok else "failed")
@@ -209,6 +212,7 @@ class Builder:
         if last is None or (not last.valid and last.blames_environment()):
             trial = self.attempt(self.facts.recipe(), "heuristic")
             last = trial or last
+        last = self.retry_on_newest_python(last)
         if last is not None and not last.valid and last.blames_environment() and self.ctx.llm is not None:
             from agents.builder.llm_rounds import run_llm_rounds
 
@@ -216,6 +220,29 @@ class Builder:
         assert last is not None  # the heuristic recipe is always tried when memory gave nothing
         if last.valid:
             self.remember(last)
+        return last
+
+    def retry_on_newest_python(self, last: Trial | None) -> Trial | None:
+        """``last`` tried again on the newest allowed interpreter when its verdict proves nothing on this one
+        (``interpreter.retry_python``: skipped targets, a version-conditional fix). The retry's verdict counts
+        unless it blames its environment (the old dependencies do not build there): then ``last`` stands,
+        saying so."""
+        if last is None:
+            return None
+        newest = interpreter.newest_python(self.snapshot)
+        python = interpreter.retry_python(last.status, last.reason, last.after_tests, last.recipe.python_version,
+                                          self.candidate, newest)
+        if python is None:
+            return last
+        why = (f"{last.reason} on Python {last.recipe.python_version} with skipped or version-conditional "
+               f"target tests: retried on the newest allowed Python {python}")
+        retry = self.attempt(last.recipe.model_copy(update={"python_version": python}), last.source, why)
+        if retry is None:
+            return last
+        if retry.valid or not retry.blames_environment():
+            retry.detail = f"{retry.detail} ({why})"
+            return retry
+        last.detail = f"{last.detail} ({why}, which failed: {retry.reason} {retry.detail[:200]})"
         return last
 
     def remember(self, trial: Trial) -> None:

@@ -176,6 +176,9 @@ class Instance(BaseModel):
     fail_to_pass: list[str] = Field(default_factory=list)
     pass_to_pass: list[str] = Field(default_factory=list)
     flaky_tests: list[str] = Field(default_factory=list)
+    unstable_tests: list[str] = Field(default_factory=list)
+    """Test ids present in some but not all identical runs (e.g. parametrized with the current time): not an
+    outcome change, so not flaky, but left out of FAIL_TO_PASS / PASS_TO_PASS."""
     detail: str = ""
     """Human explanation of the verdict (kept short)."""
     builder: str = ""

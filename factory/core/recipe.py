@@ -14,6 +14,7 @@ import re
 
 from pydantic import BaseModel, Field, field_validator
 
+from factory.core.dependency_policy import POLICY
 from factory.core.settings import DEBIAN_PYTHONS
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -82,8 +83,11 @@ class Recipe(BaseModel):
 
 def fingerprint(recipe: Recipe, dependency_files: dict[str, str], exclude_newer: str = "") -> str:
     """Candidates with equal fingerprints share one env image: same recipe, same dependency files, same
-    resolution cut-off (``exclude_newer``, empty when drift control is off)."""
+    resolution cut-off (``exclude_newer``, empty when drift control is off) under the same dependency policy
+    (what is exempt from the cut-off, and the test tooling's own cut-off, which follows from the recipe's
+    Python and the cut-off)."""
     payload = {**recipe.env_part(), "files": dependency_files}
     if exclude_newer:
         payload["exclude_newer"] = exclude_newer
+        payload["policy"] = POLICY
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -14,6 +14,7 @@ The tables mirror ``factory.toml``: top-level keys, then ``[mine]``, ``[build]``
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 #: Python versions the offline bootstrap can make, with the Debian release that ships each.
 DEBIAN_PYTHONS: dict[str, str] = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+
+#: The CPython release date of each version in DEBIAN_PYTHONS (x.y.0): a project cannot have supported an
+#: interpreter released after its commit, and dependencies resolved as of that commit may not run on it.
+PYTHON_RELEASES: dict[str, date] = {"3.9": date(2020, 10, 5), "3.11": date(2022, 10, 24), "3.13": date(2024, 10, 7)}
 
 #: The host CA bundle Debian ships: the default when no CA variable names another one.
 DEBIAN_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -69,8 +74,9 @@ class BuildSettings(Section):
     memory: bool = True
     """Try proven recipes from the environment memory pool first."""
     exclude_newer: bool = Field(default=True, json_schema_extra=env("FACTORY_EXCLUDE_NEWER"))
-    """Resolve dependencies as of the base commit's month (uv --exclude-newer), so old commits get the
-    packages they were tested with."""
+    """Resolve the project's dependencies as of the day after the base commit (uv --exclude-newer), so old
+    commits get the packages they were tested with (pip and uv are not cut off; setuptools, wheel and pytest
+    are never older than the interpreter needs)."""
     llm: bool = True
     """Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured."""
     replay: bool = False

@@ -4,11 +4,17 @@ Pure logic, no Docker: the rules that decide what a valid instance is live here,
 pin every branch. A candidate is valid when every before-run fails *because target tests failed or
 errored*, every after-run passes, and each test has the same outcome in every run of a phase. A before-run
 whose only failures are environment failures (``failure_cause``) is ``error2pass``, never valid.
+
+Test ids are compared only where they are *stable*: present in every run of a phase. A suite that puts the
+clock into its ids (``test_parse[06:34:26 2026-12-01]``) gets new ids on each run; such an id is not an
+outcome change, so it is left out of PASS_TO_PASS / FAIL_TO_PASS and reported as unstable, and only a stable
+id whose outcome differs makes the candidate ``flaky``. A test that failed before the fix and is missing from
+some after-run (it ran in one, not in another) is flaky too: a missing id never counts as passing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from factory.core.models import InfraError, Rejection, Status, TestOutcome
 from factory.grading.failure_cause import Cause, FixFacts, cause
@@ -26,15 +32,34 @@ class Verdict:
     fail_to_pass: list[str] = field(default_factory=list)
     pass_to_pass: list[str] = field(default_factory=list)
     flaky_tests: list[str] = field(default_factory=list)
+    unstable_tests: list[str] = field(default_factory=list)
+    """Ids present in some but not all runs of a phase (left out of FAIL_TO_PASS / PASS_TO_PASS)."""
     detail: str = ""
 
 
+def _stable_ids(runs: list[RunGrade]) -> set[str]:
+    """Ids present in every run of a phase."""
+    return set.intersection(*(set(r.tests) for r in runs)) if runs else set()
+
+
+def _unstable_ids(runs: list[RunGrade]) -> set[str]:
+    """Ids present in some but not all runs of a phase (a new id per run: time or random parameters)."""
+    return set().union(*(r.tests for r in runs)) - _stable_ids(runs) if runs else set()
+
+
 def _inconsistent_tests(runs: list[RunGrade]) -> list[str]:
-    """Tests whose outcome differs between runs of one phase (missing in a run counts as different)."""
+    """Stable tests whose outcome differs between runs of one phase (an id missing from a run is unstable,
+    not an outcome change: see ``_unstable_ids``)."""
     if len(runs) < 2:
         return []
-    names = set().union(*(r.tests for r in runs))
-    return sorted(n for n in names if len({r.tests.get(n) for r in runs}) > 1)
+    return sorted(n for n in _stable_ids(runs) if len({r.tests[n] for r in runs}) > 1)
+
+
+def _vanished_targets(before: list[RunGrade], after: list[RunGrade]) -> set[str]:
+    """Tests that failed in every before-run and ran in some after-runs but not in others: the target test
+    must be present in every run, so this is an outcome change (ran / did not run), not an unstable id."""
+    failed = {t for t in _stable_ids(before) if all(r.tests[t] in _BAD for r in before)}
+    return failed & _unstable_ids(after)
 
 
 def _no_failing_test(run: RunGrade) -> str:
@@ -79,30 +104,37 @@ def classify(before: list[RunGrade], after: list[RunGrade], facts: FixFacts | No
     if not before or not after:
         raise ValueError("classify needs at least one before-run and one after-run")
 
-    flaky = sorted(set(_inconsistent_tests(before)) | set(_inconsistent_tests(after)))
+    flaky = sorted(set(_inconsistent_tests(before)) | set(_inconsistent_tests(after))
+                   | _vanished_targets(before, after))
+    unstable = sorted((_unstable_ids(before) | _unstable_ids(after)) - set(flaky))
     phase_mixed = len({r.verdict for r in before}) > 1 or len({r.verdict for r in after}) > 1
     if flaky or phase_mixed:
         detail = f"{len(flaky)} test(s) changed outcome between identical runs" if flaky else (
             "identical runs gave different verdicts")
-        return Verdict(Status.REJECTED, Rejection.FLAKY, flaky_tests=flaky, detail=detail)
+        return Verdict(Status.REJECTED, Rejection.FLAKY, flaky_tests=flaky, unstable_tests=unstable, detail=detail)
 
     before_pass = before[0].verdict == "pass"
     after_pass = after[0].verdict == "pass"
     ran_after = [t for t, o in after[0].tests.items() if o is not TestOutcome.SKIPPED]
     if not ran_after:
-        return Verdict(Status.REJECTED, Rejection.NO_TESTS_RAN, detail="no target test ran after the gold patch")
+        return Verdict(Status.REJECTED, Rejection.NO_TESTS_RAN, unstable_tests=unstable,
+                       detail="no target test ran after the gold patch")
     if not after_pass:
         reason = Rejection.PASS2FAIL if before_pass else Rejection.FAIL2FAIL
-        return Verdict(Status.REJECTED, reason, detail=after[0].note)
+        return Verdict(Status.REJECTED, reason, unstable_tests=unstable, detail=after[0].note)
     if before_pass:
-        return Verdict(Status.REJECTED, Rejection.PASS2PASS, detail="the target tests already pass before the fix")
+        return Verdict(Status.REJECTED, Rejection.PASS2PASS, unstable_tests=unstable,
+                       detail="the target tests already pass before the fix")
 
-    before_tests, after_tests = before[0].tests, after[0].tests
+    stable_before, stable_after = _stable_ids(before), _stable_ids(after)
+    before_tests = {t: o for t, o in before[0].tests.items() if t in stable_before}
+    after_tests = {t: o for t, o in after[0].tests.items() if t in stable_after}
     if not any(o in _BAD for o in before_tests.values()):
-        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, detail=_no_failing_test(before[0]))
-    genuine, evidence = _genuine_failures(before[0], facts)
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, unstable_tests=unstable,
+                       detail=_no_failing_test(before[0]))
+    genuine, evidence = _genuine_failures(replace(before[0], tests=before_tests), facts)
     if not genuine:
-        return Verdict(Status.REJECTED, Rejection.ERROR2PASS,
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, unstable_tests=unstable,
                        detail=f"the before-run failed only for environment reasons: {evidence}")
 
     def failed_genuinely(test: str) -> bool:
@@ -115,5 +147,11 @@ def classify(before: list[RunGrade], after: list[RunGrade], facts: FixFacts | No
         if o is TestOutcome.PASSED and before_tests.get(t) is TestOutcome.PASSED
     )
     if not f2p:
-        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, detail="no test goes from failing to passing")
-    return Verdict(Status.VALID, "", f2p, p2p, detail=f"{len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass")
+        return Verdict(Status.REJECTED, Rejection.ERROR2PASS, unstable_tests=unstable,
+                       detail="no test goes from failing to passing" + _left_out(unstable))
+    return Verdict(Status.VALID, "", f2p, p2p, unstable_tests=unstable,
+                   detail=f"{len(f2p)} fail-to-pass, {len(p2p)} pass-to-pass" + _left_out(unstable))
+
+
+def _left_out(unstable: list[str]) -> str:
+    return f"; {len(unstable)} unstable test id(s) left out (not in every run)" if unstable else ""

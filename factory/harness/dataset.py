@@ -135,6 +135,7 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
                 "before": [r.verdict for r in runs if r.phase == "before"],
                 "after": [r.verdict for r in runs if r.phase == "after"],
                 "flaky_tests": inst.flaky_tests,
+                "unstable_tests": inst.unstable_tests,
             },
         }
         records.append(record)

@@ -167,6 +167,7 @@ def _process(
     inst.fail_to_pass = verdict.fail_to_pass if verdict else []
     inst.pass_to_pass = verdict.pass_to_pass if verdict else []
     inst.flaky_tests = verdict.flaky_tests if verdict else []
+    inst.unstable_tests = verdict.unstable_tests if verdict else []
     ctx.store.save_instance(inst)
     return inst
 

@@ -39,6 +39,6 @@ def confirm(instance_id: str, session: BuildSession) -> Instance:
     inst.status, inst.reason, inst.detail = verdict.status, str(verdict.reason), verdict.detail
     if verdict.status is Status.VALID:
         inst.fail_to_pass, inst.pass_to_pass = verdict.fail_to_pass, verdict.pass_to_pass
-    inst.flaky_tests = verdict.flaky_tests
+    inst.flaky_tests, inst.unstable_tests = verdict.flaky_tests, verdict.unstable_tests
     store.save_instance(inst)
     return inst

@@ -64,12 +64,13 @@ class Instances(Connection):
         with self._tx() as con:
             con.execute(
                 """UPDATE instances SET status=?, reason=?, fingerprint=?, image=?, eval_script=?,
-                   fail_to_pass=?, pass_to_pass=?, flaky_tests=?, detail=?, builder=?, updated_at=?
-                   WHERE instance_id=?""",
+                   fail_to_pass=?, pass_to_pass=?, flaky_tests=?, unstable_tests=?, detail=?, builder=?,
+                   updated_at=? WHERE instance_id=?""",
                 [
                     inst.status.value, inst.reason, inst.fingerprint, inst.image, inst.eval_script,
                     json.dumps(inst.fail_to_pass), json.dumps(inst.pass_to_pass),
-                    json.dumps(inst.flaky_tests), inst.detail, inst.builder, now(), inst.instance_id,
+                    json.dumps(inst.flaky_tests), json.dumps(inst.unstable_tests), inst.detail, inst.builder, now(),
+                    inst.instance_id,
                 ],
             )
 
@@ -80,7 +81,8 @@ class Instances(Connection):
                 con.execute("DELETE FROM validations WHERE instance_id = ?", [iid])
                 con.execute(
                     """UPDATE instances SET status=?, reason='', image='', eval_script='', fail_to_pass='[]',
-                       pass_to_pass='[]', flaky_tests='[]', detail='', builder='', updated_at=? WHERE instance_id=?""",
+                       pass_to_pass='[]', flaky_tests='[]', unstable_tests='[]', detail='', builder='', updated_at=?
+                       WHERE instance_id=?""",
                     [Status.MINED.value, now(), iid],
                 )
 
@@ -101,6 +103,6 @@ class Instances(Connection):
 
 def _instance(row: dict) -> Instance:
     row = dict(row)
-    for key in ("fail_to_pass", "pass_to_pass", "flaky_tests"):
-        row[key] = json.loads(row[key])
+    for key in ("fail_to_pass", "pass_to_pass", "flaky_tests", "unstable_tests"):
+        row[key] = json.loads(row.get(key) or "[]")
     return Instance(**row)

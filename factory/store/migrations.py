@@ -289,12 +289,19 @@ def m005_experience(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m006_unstable_tests(con: duckdb.DuckDBPyConnection) -> None:
+    """Test ids present in some but not all runs of a phase (time-parametrized ids): kept next to
+    flaky_tests, so an instance says which of its tests were left out of PASS_TO_PASS and why."""
+    con.execute("ALTER TABLE instances ADD COLUMN unstable_tests VARCHAR DEFAULT '[]'")  # JSON list
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_llm_ledger_and_environment_memory,
     m003_eval_results,
     m004_source_cursors,
     m005_experience,
+    m006_unstable_tests,
 ]
 
 

@@ -145,6 +145,7 @@ def test_export_has_the_three_valid_instances_as_swe_bench_records(pipeline):
         assert "FACTORY_EXIT_CODE" in record["eval_script"]
         assert record["validation"] == {
             "runs_before": 1, "runs_after": 2, "before": ["fail"], "after": ["pass", "pass"], "flaky_tests": [],
+            "unstable_tests": [],
         }
         # One env serves all three; it is named after the earliest candidate using it, whichever of the
         # two parallel workers reached it first, so two runs export the same bytes.

@@ -101,11 +101,58 @@ def test_flaky_when_a_test_changes_outcome_between_after_runs() -> None:
     assert verdict.flaky_tests == ["t::a"]
 
 
-def test_flaky_when_a_test_is_missing_from_one_after_run() -> None:
+def test_an_id_missing_from_one_after_run_is_unstable_not_flaky() -> None:
+    # t::b passed before and in one after-run and is absent from the other: not an outcome change.
     after = [run("pass", {"t::a": P, "t::b": P}), run("pass", {"t::a": P})]
     verdict = classify([GOOD_BEFORE], after)
-    assert verdict.reason == Rejection.FLAKY
-    assert verdict.flaky_tests == ["t::b"]
+    assert verdict.status is Status.VALID
+    assert (verdict.fail_to_pass, verdict.pass_to_pass) == (["t::a"], [])
+    assert verdict.unstable_tests == ["t::b"] and verdict.flaky_tests == []
+    assert "1 unstable test id(s) left out" in verdict.detail
+
+
+def test_time_parametrized_ids_are_left_out_not_flaky() -> None:
+    # The reported case: every outcome PASSED after, but the ids carry the clock, so each run has new ones.
+    def ids(stamp: str) -> dict[str, Outcome]:
+        return {f"tests/test_dt.py::test_invalid_datetime_deserialization[{stamp}]": P,
+                f"tests/test_dt.py::test_other[{stamp}]": P}
+    before = graded(1, {"tests/test_dt.py::test_fixed": F, "tests/test_dt.py::test_same": P, **ids("06:34:26")},
+                    {"tests/test_dt.py::test_fixed": "E   AssertionError: assert 1 == 2"})
+    after = [graded(0, {"tests/test_dt.py::test_fixed": P, "tests/test_dt.py::test_same": P, **ids(s)})
+             for s in ("06:34:40", "06:34:52")]
+    verdict = classify([before], after)
+    assert verdict.status is Status.VALID, verdict.detail
+    assert verdict.fail_to_pass == ["tests/test_dt.py::test_fixed"]
+    assert verdict.pass_to_pass == ["tests/test_dt.py::test_same"]
+    assert verdict.flaky_tests == []
+    assert len(verdict.unstable_tests) == 4 and all("06:34:" in t for t in verdict.unstable_tests)
+
+
+def test_a_target_missing_from_one_after_run_is_flaky_never_passing() -> None:
+    # t::a failed before, passed in one after-run and did not run in the other (whose verdict still says pass).
+    after = [run("pass", {"t::a": P, "t::b": P}), run("pass", {"t::b": P})]
+    verdict = classify([GOOD_BEFORE], after)
+    assert (verdict.status, verdict.reason) == (Status.REJECTED, Rejection.FLAKY)
+    assert verdict.flaky_tests == ["t::a"] and verdict.fail_to_pass == []
+
+
+def test_a_new_test_present_in_only_one_after_run_is_never_fail_to_pass() -> None:
+    # The test file failed to collect before; after, one of its tests is in one run only.
+    before = run("fail", {"tests/test_new.py": E})
+    after = [run("pass", {"tests/test_new.py::test_a": P, "tests/test_new.py::test_b": P}),
+             run("pass", {"tests/test_new.py::test_a": P})]
+    verdict = classify([before], after)
+    assert verdict.status is Status.VALID
+    assert verdict.fail_to_pass == ["tests/test_new.py::test_a"]
+    assert verdict.unstable_tests == ["tests/test_new.py::test_b"]
+
+
+def test_an_unstable_id_in_the_before_runs_is_no_pass_to_pass() -> None:
+    before = [run("fail", {"t::a": F, "t::b": P, "t::c": P}), run("fail", {"t::a": F, "t::b": P})]
+    after = [run("pass", {"t::a": P, "t::b": P, "t::c": P})]
+    verdict = classify(before, after)
+    assert verdict.status is Status.VALID
+    assert verdict.pass_to_pass == ["t::b"] and verdict.unstable_tests == ["t::c"]
 
 
 def test_flaky_in_the_before_runs() -> None:
@@ -226,3 +273,11 @@ def test_valid_from_real_grades() -> None:
     assert verdict.status is Status.VALID
     assert verdict.fail_to_pass == ["tests/test_new.py::test_a"]
     assert verdict.pass_to_pass == []
+
+
+def test_a_rejection_still_names_its_unstable_ids() -> None:
+    before = run("pass", {"t::a": P})
+    after = [run("pass", {"t::a": P, "t::x[1]": P}), run("pass", {"t::a": P, "t::x[2]": P})]
+    verdict = classify([before], after)
+    assert verdict.reason == Rejection.PASS2PASS
+    assert verdict.unstable_tests == ["t::x[1]", "t::x[2]"]

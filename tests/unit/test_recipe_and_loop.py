@@ -59,13 +59,13 @@ def test_fingerprint_depends_on_env_part_files_and_cutoff_only() -> None:
 
 
 def test_drift_control_cutoff_and_pip_rewrite() -> None:
-    assert exclude_newer_date(datetime(2024, 3, 17, 12, tzinfo=UTC)) == "2024-03-01T00:00:00Z"
+    assert exclude_newer_date(datetime(2024, 3, 17, 12, tzinfo=UTC)) == "2024-03-18T00:00:00Z"
     assert under_drift_control("python -m pip install -r req.txt") == "uv pip install -r req.txt"
     assert under_drift_control("pip install x") == "uv pip install x"
     assert under_drift_control("make deps") == "make deps"
     plan = plan_env(cand(), RECIPE.model_copy(update={"system_packages": ["jq"], "env": {"A": "b c"}}), "f" * 64,
                     cand().created_at)
-    assert "ENV UV_EXCLUDE_NEWER=2024-03-01T00:00:00Z" in plan.dockerfile
+    assert "UV_EXCLUDE_NEWER=2024-03-18T00:00:00Z" in plan.dockerfile
     assert "RUN uv pip install '.[test]'" in plan.dockerfile
     assert "apt-get install -y --no-install-recommends jq" in plan.dockerfile
     assert 'ENV A="b c"' in plan.dockerfile

@@ -93,6 +93,23 @@ def test_new_migration_applied_once_on_reopen(db: Path, monkeypatch: pytest.Monk
     assert calls == [1]
 
 
+def test_m006_adds_unstable_tests_to_an_existing_db(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [m.__name__ for m in migrations_module.MIGRATIONS]
+    at = names.index("m006_unstable_tests")
+    monkeypatch.setattr(migrations_module, "MIGRATIONS", migrations_module.MIGRATIONS[:at])
+    with Store(db) as old:
+        old.add_candidates([cand(1)])
+        assert "m006_unstable_tests" not in old.migrations()
+    monkeypatch.undo()
+    with Store(db) as s:
+        assert "m006_unstable_tests" in s.migrations()
+        inst = s.instance("acme__lib-1")
+        assert inst.unstable_tests == []  # the row made before the column exists reads as none
+        inst.unstable_tests = ["t::x[06:34:26]"]
+        s.save_instance(inst)
+        assert s.instance("acme__lib-1").unstable_tests == ["t::x[06:34:26]"]
+
+
 def test_failing_migration_is_rolled_back(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store(db).close()
 
@@ -230,9 +247,11 @@ def test_reset(populated: Store) -> None:
             image="img",
             fail_to_pass=["t::a"],
             flaky_tests=["t::b"],
+            unstable_tests=["t::c[06:34:26]"],
             detail="still failing",
         )
     )
+    assert populated.instance(iid).unstable_tests == ["t::c[06:34:26]"]
     populated.add_validation(
         Validation(instance_id=iid, phase="after", run_index=0, exit_code=1, verdict="fail")
     )
@@ -244,7 +263,7 @@ def test_reset(populated: Store) -> None:
     populated.reset([iid])
     inst = populated.instance(iid)
     assert (inst.status, inst.reason, inst.image, inst.detail) == (Status.MINED, "", "", "")
-    assert (inst.fail_to_pass, inst.pass_to_pass, inst.flaky_tests) == ([], [], [])
+    assert (inst.fail_to_pass, inst.pass_to_pass, inst.flaky_tests, inst.unstable_tests) == ([], [], [], [])
     assert populated.validations(iid) == []
     assert len(populated.validations("acme__lib-4")) == 1  # other instances untouched
     assert iid in populated.pending()

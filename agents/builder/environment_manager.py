@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from packaging.version import InvalidVersion, Version
+
 from factory.core.dependency_policy import editable_setuptools, exclude_newer_date, uv_config
 from factory.core.models import Candidate
 from factory.core.recipe import Recipe
@@ -54,6 +56,15 @@ def under_drift_control(command: str) -> str:
     return _PIP_INSTALL.sub(r"\1uv pip install", command.strip())
 
 
+def scm_version(version: str) -> str:
+    """The version a git-versioned project reports when built from a source copy: the candidate's release
+    line (its nearest tag, ``8.2``) when it is a PEP 440 version, else ``0.0.0``."""
+    try:
+        return str(Version(version)) if version else "0.0.0"
+    except InvalidVersion:
+        return "0.0.0"
+
+
 def plan_env(
     candidate: Candidate, recipe: Recipe, fingerprint: str, exclude_newer: datetime | None = None,
     base_id: str = "",
@@ -76,6 +87,7 @@ def plan_env(
         editable_setuptools=editable_setuptools(recipe.python_version, cutoff) if cutoff else "",
         install_commands=commands,
         project_name=recipe.project_name,
+        scm_version=scm_version(candidate.version),
     )
     # The tag hashes the recipe minus its comment lines (which name the commit that happened to build it).
     body = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))

@@ -93,6 +93,8 @@ class Builder:
         self.facts = explorer.explore(self.snapshot, ctx.settings.images.default_python)
         self.base_date = mirror.repo.commit(candidate.base_commit).committed_datetime
         """Date of base_commit: the dependency cut-off and the memory pool's notion of "when"."""
+        self.scm_version = environment_manager.scm_version(candidate.version)
+        """What a git-versioned project is built as (its release line): part of the env's fingerprint."""
         self.facts = interpreter.dated_facts(self.facts, self.snapshot, self.base_date,
                                              ctx.settings.images.default_python, ctx.settings.build.exclude_newer)
         self.tried: set[str] = set()
@@ -120,7 +122,7 @@ class Builder:
     def attempt(self, recipe: Recipe, source: str, python_reason: str = "") -> Trial | None:
         """Render, build and validate ``recipe``; None if this exact build was already tried."""
         cand, ctx = self.candidate, self.ctx
-        fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff())
+        fp = fingerprint(recipe, self.facts.dependency_files, self._cutoff(), self.scm_version)
         cutoff_date = self.base_date if ctx.settings.build.exclude_newer else None
         started = time.monotonic()
         base_id = test_analyst.base_image_id(ctx.client, recipe.python_version, ctx.settings)
@@ -188,14 +190,14 @@ class Builder:
         if pool is None:
             return []
         cutoff = self._cutoff()
-        heuristic_fp = fingerprint(self.facts.recipe(), self.facts.dependency_files, cutoff)
+        heuristic_fp = fingerprint(self.facts.recipe(), self.facts.dependency_files, cutoff, self.scm_version)
         seen: set[str] = set()
         out = []
         for entry in pool.for_repo(self.candidate.repo, self.base_date):
             if entry.recipe_id in seen:
                 continue
             seen.add(entry.recipe_id)
-            if fingerprint(entry.recipe, self.facts.dependency_files, cutoff) != heuristic_fp:
+            if fingerprint(entry.recipe, self.facts.dependency_files, cutoff, self.scm_version) != heuristic_fp:
                 out.append((entry.recipe, entry.recipe_id))
         return out
 

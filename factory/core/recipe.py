@@ -81,12 +81,16 @@ class Recipe(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-def fingerprint(recipe: Recipe, dependency_files: dict[str, str], exclude_newer: str = "") -> str:
+def fingerprint(recipe: Recipe, dependency_files: dict[str, str], exclude_newer: str = "",
+                scm_version: str = "") -> str:
     """Candidates with equal fingerprints share one env image: same recipe, same dependency files, same
     resolution cut-off (``exclude_newer``, empty when drift control is off) under the same dependency policy
     (what is exempt from the cut-off, and the test tooling's own cut-off, which follows from the recipe's
-    Python and the cut-off)."""
+    Python and the cut-off), and the same version a git-versioned project is built as (``scm_version``:
+    it decides what a dependency on the project itself resolves to)."""
     payload = {**recipe.env_part(), "files": dependency_files}
+    if scm_version:
+        payload["scm_version"] = scm_version
     if exclude_newer:
         payload["exclude_newer"] = exclude_newer
         payload["policy"] = POLICY

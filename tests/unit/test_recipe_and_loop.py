@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from agents.builder.environment_manager import exclude_newer_date, plan_env, under_drift_control
+from agents.builder.environment_manager import exclude_newer_date, plan_env, scm_version, under_drift_control
 from agents.builder.llm_io import extract_json
 from agents.builder.loop import Trial
 from factory.core.models import Candidate, Status
@@ -74,6 +74,17 @@ def test_drift_control_cutoff_and_pip_rewrite() -> None:
     off = plan_env(cand(), RECIPE, "f" * 64, None)
     assert "UV_EXCLUDE_NEWER" not in off.dockerfile and "RUN python -m pip install '.[test]'" in off.dockerfile
     assert off.image_tag != plan.image_tag
+
+
+def test_a_git_versioned_project_is_built_as_its_release_line() -> None:
+    """attrs at a 2024 commit built as 0.0.0 made uv pick a 2016 hypothesis (every newer one requires
+    attrs>=22.2): the pretended version is the candidate's release line, and part of the fingerprint."""
+    assert scm_version("24.2") == "24.2" and scm_version("v1.0") == "1.0"
+    assert scm_version("") == "0.0.0" and scm_version("nightly") == "0.0.0"
+    released = plan_env(cand().model_copy(update={"version": "24.2"}), RECIPE, "f" * 64, cand().created_at)
+    assert "ARG SETUPTOOLS_SCM_PRETEND_VERSION=24.2" in released.dockerfile
+    assert fingerprint(RECIPE, {"a": "b"}, "", "24.2") != fingerprint(RECIPE, {"a": "b"}, "", "24.1")
+    assert fingerprint(RECIPE, {"a": "b"}) == fingerprint(RECIPE, {"a": "b"}, "", "")
 
 
 @pytest.mark.parametrize(("text", "value"), [

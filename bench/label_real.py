@@ -17,8 +17,10 @@ whole suite when it touches data only) — once with the test patch alone, once 
   else 3.11 then 3.9) — such commits are left out of precision
   and recall, and their logs say why.
 
-One JSON line per candidate goes to ``--out`` (appended; candidates already labelled there are skipped, so
-a run can be resumed). Nothing of the repositories is kept besides the labels and logs in ``--work``.
+A git-versioned package is built as its nearest tag (``git describe``), as a person would. One JSON line per
+candidate goes to ``--out`` (appended; candidates already labelled there are skipped, so a run can be
+resumed; with ``--relabel-unknown`` the unknown ones are tried again and the last line per candidate
+counts). Nothing of the repositories is kept besides the labels and logs in ``--work``.
 
 Run: ``.venv/bin/python bench/label_real.py --db real.duckdb --mirrors /work/.mirror --sample 70 --out labels.jsonl``
 """
@@ -147,7 +149,10 @@ def label_once(cand: dict, mirror: Path, python: str, work: Path) -> tuple[str, 
     (ctx / "needs.py").write_text(NEEDS)
     tests = " ".join(json.loads(cand["test_files"]))
     cutoff = (cand["base_date"] + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tag = subprocess.run(["git", "-C", str(mirror), "describe", "--tags", "--abbrev=0", cand["base_commit"]],
+                         capture_output=True, text=True).stdout.strip().lstrip("v") or "0.0.0"
     cmd = ["docker", "run", "--rm", "-v", f"{ctx}:/in:ro", "-v", f"{ctx / 'out'}:/out", "-e", f"CUTOFF={cutoff}",
+           "-e", f"SETUPTOOLS_SCM_PRETEND_VERSION={tag}",
            "-e", f"TESTS={tests}", IMAGE.format(python), "bash", "-c", SCRIPT]
     for wait in (10, 30, 60, 120, 0):  # the engine may restart under us (a shared machine): not a label
         try:
@@ -210,10 +215,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=15)
     p.add_argument("--out", type=Path, default=Path("labels.jsonl"))
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "label-real")
+    p.add_argument("--relabel-unknown", action="store_true", help="try the unknown ones in --out again")
     args = p.parse_args()
     done = set()
     if args.out.is_file():
-        done = {json.loads(line)["instance_id"] for line in args.out.read_text().splitlines() if line.strip()}
+        last = {(row := json.loads(line))["instance_id"]: row["label"]
+                for line in args.out.read_text().splitlines() if line.strip()}
+        done = {i for i, label in last.items() if not (args.relabel_unknown and label == "unknown")}
     todo = [c for c in sample(candidates(args.db), args.sample, args.seed) if c["instance_id"] not in done]
     print(f"labelling {len(todo)} candidate(s) ({len(done)} already in {args.out}); logs in {args.work}")
     for n, cand in enumerate(todo, 1):

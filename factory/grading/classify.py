@@ -27,6 +27,9 @@ class Verdict:
     pass_to_pass: list[str] = field(default_factory=list)
     flaky_tests: list[str] = field(default_factory=list)
     detail: str = ""
+    environment: str = ""
+    """Evidence that a run's environment is broken (``blame.environment_evidence``); a verdict with it is
+    not the candidate's own, so it is never a final rejection. Set by validation, "" when valid."""
 
 
 def _inconsistent_tests(runs: list[RunGrade]) -> list[str]:

@@ -7,8 +7,6 @@ the JUnit report pytest wrote, graded through the product's results-folder gradi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,26 +15,13 @@ from factory.core.models import Rejection, Status
 from factory.core.models import TestOutcome as Outcome
 from factory.grading.classify import classify
 from factory.grading.failure_cause import Cause, FixFacts, cause, fix_facts
-from factory.grading.junit import junit_results
 from factory.grading.verdict import RunGrade
-from tests.grades import graded
+from tests.grades import pytest_graded
 
 
 def pytest_run(root: Path, files: dict[str, str], pythonpath: str = "src") -> RunGrade:
     """Write ``files`` under ``root``, run pytest on the test files like the eval script does, grade it."""
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    junit = root / "junit.xml"
-    tests = sorted(n for n in files if n.startswith("tests/"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-         "--continue-on-collection-errors", f"--junitxml={junit}", *tests],
-        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root / pythonpath), "PATH": "/usr/bin:/bin"},
-    )
-    tests, failures = junit_results(junit.read_text()) if junit.exists() else ({}, {})
-    return graded(proc.returncode, tests, failures, log=proc.stdout + proc.stderr)
+    return pytest_graded(root, files, pythonpath)[0]
 
 
 AFTER = RunGrade("pass", 0, {"tests/test_feature.py::test_feature": Outcome.PASSED})

@@ -15,8 +15,9 @@ patch, when
 - target tests failed or errored, and every one of them for an environment cause of ``failure_cause``
   (a third-party module missing, a name missing from a third-party package of the wrong version).
 
-A run where nothing ran and none of these shows (every target test skipped, a test that kills pytest)
-says nothing about the environment: its verdict stays the candidate's.
+A run where nothing ran and none of these shows (every target test skipped — unless the skip says a
+third-party module is missing —, a test that kills pytest) says nothing about the environment: its verdict
+stays the candidate's.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ _CONFTEST = re.compile(r"ImportError while loading conftest '([^']+)'")
 _NO_RUNNER = re.compile(r"No module named '?(pytest|_pytest|py\.test)'?")
 _ERROR_LINES = [re.compile(p, re.M) for p in (r"^[^\n:]*: error: .+$", r"^(?:E\s+)?\w+Error: .+$", r"^ERROR: .+$")]
 """Most telling first: argparse's ``pytest: error: unrecognized arguments``, an exception, pytest's ERROR line."""
+_SKIPPED = re.compile(r"^SKIPPED \[\d+\] (.+)$", re.M)
+"""pytest's short summary of a skip (``-rA``): ``SKIPPED [1] tests/t.py:3: could not import 'x': No module …``."""
 _EXIT_MEANING = {2: "interrupted", 3: "internal error", 4: "usage error", 5: "no tests collected"}
 _QUOTE = 200
 
@@ -59,8 +62,13 @@ def _could_not_start(run: RunGrade, log: str, facts: FixFacts) -> str:
     runner = _NO_RUNNER.search(log)
     if runner:
         return f"the test tool is not installed (No module named {runner.group(1)!r})"
-    if run.tests:
-        return ""  # target tests were collected and skipped (a module-level importorskip, say): it started
+    skips = _SKIPPED.findall(log)
+    if run.tests or skips:  # the suite started and skipped the target tests (a module-level importorskip)
+        for reason in skips:
+            why, quote = cause(reason, facts)
+            if why in _ENV_CAUSES:
+                return f"the target tests were skipped because {quote}"
+        return ""
     if run.exit_code == 127:
         return "the test command was not found (exit code 127)"
     if run.exit_code in _EXIT_MEANING:

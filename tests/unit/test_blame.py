@@ -80,6 +80,19 @@ def test_outcomes_of_the_candidate_itself_blame_nothing(tmp_path: Path, files: d
     assert blocker(tmp_path, files)[1] == ""
 
 
+@pytest.mark.parametrize(("module", "blamed"), [("pkg.nowhere", False), ("yaml_nowhere", True)])
+def test_a_module_skipped_whole_blames_only_a_missing_third_party_module(
+        tmp_path: Path, module: str, blamed: bool) -> None:
+    """``pytest.importorskip`` at module level: exit code 5, and the guard's stream records no test at all.
+    Skipping for want of the module the fix adds is the candidate's own error2pass; of a third-party one, not."""
+    _, log = pytest_graded(tmp_path, {**PKG, "tests/test_feature.py": (
+        f"import pytest\n\npytest.importorskip({module!r})\n\n\ndef test_feature():\n    pass\n")})
+    assert "collected 0 items / 1 skipped" in log
+    why = run_blocker(graded(5, {}, log=log), log, FACTS)
+    assert bool(why) is blamed, why
+    assert not blamed or "'yaml_nowhere' is not installed" in why
+
+
 def test_a_conftest_importing_what_the_fix_adds_is_the_candidates_own(tmp_path: Path) -> None:
     run, log = pytest_graded(tmp_path, {**PKG, "tests/conftest.py": "from pkg import helper\n",
                                         "tests/test_feature.py": TEST})

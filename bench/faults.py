@@ -40,6 +40,7 @@ def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[
     from tests.faults_crash import crash_rows
     from tests.faults_hostile import hostile_repo_rows
     from tests.faults_predictions import hostile_prediction_rows
+    from tests.faults_recovery import recovery_rows
     from tests.faults_retries import retry_rows
     from tests.faults_secrets import secret_canary_rows
 
@@ -52,6 +53,7 @@ def groups(cmd: list[str], kills: int, seed: int | None) -> dict[str, Callable[[
         "crash": lambda w: crash_rows(w, cmd, kills=kills, seed=seed),
         "predictions": lambda w: hostile_prediction_rows(cmd, w),
         "compat": lambda w: old_runner_rows(cmd, w),
+        "recovery": lambda w: recovery_rows(cmd, w),
     }
 
 

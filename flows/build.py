@@ -98,8 +98,10 @@ def build_flow(
     db: str | None = None,
     home: str | None = None,
     db_lock_wait: float | None = None,
+    retry_rejected: list[str] | None = None,
 ) -> dict:
-    """Build + validate pending candidates of the project's store (``instances``: only these).
+    """Build + validate pending candidates of the project's store (``instances``: only these;
+    ``retry_rejected``: also re-open instances rejected for these reasons, see ``plan``).
 
     ``options`` default to the project file's ``[build]`` table. Returns ``{"outcomes": {instance id:
     outcome}, "reaped_containers": [...], "llm": "llm:<model>" or "", "settings": the [build] settings
@@ -112,7 +114,7 @@ def build_flow(
     options = options or project.build
     settings = project.model_copy(update={"build": options})
     with open_store(project) as store:
-        pending = plan(store, instances, rebuild)
+        pending = plan(store, instances, rebuild, retry_rejected)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
                     settings.db_path)
         summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": [],

@@ -12,7 +12,7 @@ from prefect import get_run_logger
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from factory.core.models import Instance, Status, outcome_label
+from factory.core.models import InfraError, Instance, Status, outcome_label
 from factory.core.project import Project
 from factory.core.resolve import resolve
 from factory.store import Store
@@ -40,8 +40,9 @@ class InfraFailure(Exception):  # noqa: N818 - reads as the state it causes in t
 
 
 def retry_on_infra_only(task: object, task_run: TaskRun, state: State) -> bool:
-    """Prefect ``retry_condition_fn``: retry infrastructure errors, never rejections or user errors."""
-    return isinstance(state.data, InfraFailure)
+    """Prefect ``retry_condition_fn``: retry infrastructure errors, never rejections or user errors — nor
+    ``error(internal)``: a bug in one candidate repeats at once, so only a later run (with a fix) retries it."""
+    return isinstance(state.data, InfraFailure) and state.data.reason != InfraError.INTERNAL
 
 
 class DockerSlots:

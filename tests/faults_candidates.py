@@ -52,7 +52,8 @@ EXPECTED = {
     "Add shout": ("grading: fake FACTORY_EXIT_CODE=0 and PASSED lines, then fails",
                   "rejected(fail2fail), last marker 1"),
     "Add whisper": ("grading: fake marker then os._exit(0), no JUnit", "rejected(no_tests_ran)"),
-    "Add loader": ("error2pass: third-party module missing before the fix", "rejected(error2pass)"),
+    "Add loader": ("environment: third-party module missing before the fix, no recipe installs it "
+                   "(an error2pass that rests on the environment is no rejection)", "build_failed(env_broken)"),
     "Add link": ("patch safety: test patch adds a symlink to /etc/passwd", "rejected(test_patch_failed)"),
     "Add triple": ("error2pass: no target test ran before the fix (collected after)", "rejected(error2pass)"),
     "Add quad": ("grading: the fix's own pytest.ini applies with the test patch", "valid"),
@@ -189,6 +190,8 @@ def _observed(subject: str, label: str, store: Store, instance_id: str) -> tuple
         detail = f"{len(markers)} marker lines in the log, the fake ones first"
     if subject in ("Add loader", "Add triple", "Add link"):
         detail = store.instance(instance_id).detail[:90]
+    if label == "build_failed":
+        label += f"({store.instance(instance_id).reason})"
     if subject == "Add shared":
         inst = store.instance(instance_id)
         label = ", ".join([label, *inst.fail_to_pass])

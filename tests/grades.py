@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from factory.core.models import TestOutcome
 from factory.grading.contract import JUNIT_FILE, RESULTS_FILE, STATUS_FILE
+from factory.grading.junit import junit_results
 from factory.grading.verdict import RunGrade, grade_files
 
 CANARIES = (("fail", "tests/test_canary.py", "test_read_write_value"),
@@ -54,3 +58,24 @@ def printed(log: str, marker: str) -> str | None:
     The factory's verdict never comes from these lines."""
     values = re.findall(rf"^{re.escape(marker)}=(\S+)\s*$", log, re.M)
     return values[-1] if values else None
+
+
+def pytest_graded(root: Path, files: dict[str, str], pythonpath: str = "src", *,
+                  python: tuple[str, ...] = (sys.executable,), args: tuple[str, ...] = ()) -> tuple[RunGrade, str]:
+    """Write ``files`` under ``root``, run pytest on the ``tests/`` files like the eval script does (JUnit
+    options, collection errors continue), and grade it: the run's grade and its log (stdout + stderr).
+    ``python``: the interpreter command (``(sys.executable, "-I", "-S")`` has no pytest); ``args``: more options."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    junit = root / "junit.xml"
+    targets = sorted(n for n in files if n.startswith("tests/") and n.endswith(".py") and "conftest" not in n)
+    proc = subprocess.run(
+        [*python, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+         "--continue-on-collection-errors", f"--junitxml={junit}", *args, *targets],
+        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root / pythonpath), "PATH": "/usr/bin:/bin"},
+    )
+    tests, failures = junit_results(junit.read_text()) if junit.exists() else ({}, {})
+    log = proc.stdout + proc.stderr
+    return graded(proc.returncode, tests, failures, log=log), log

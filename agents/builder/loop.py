@@ -6,6 +6,12 @@ configured). Each try renders the recipe (environment manager, test manager), bu
 runs fail-to-pass validation (test analyst). The loop stops on execution evidence only: a valid
 instance, or a verdict that belongs to the candidate itself (pass2pass, flaky, …) rather than to its
 environment. An identical Dockerfile + eval script is never run twice.
+
+A memory recipe was proven on another commit, so only its *valid* verdict is final: otherwise the
+heuristic recipe is still tried and its verdict (or the LLM rounds') is the candidate's. When the last
+verdict still rests on a broken environment (``Verdict.environment``: the suite could not start, every
+failure is a third-party import), the candidate ends ``build_failed(env_broken)`` quoting that evidence:
+a rejection — never retried — is never based on a broken environment.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 import docker
 
 from agents.builder import environment_manager, explorer, interpreter, test_analyst, test_manager
-from factory.core.models import Attempt, Candidate, Rejection, Status, TestOutcome
+from factory.core.models import Attempt, BuildFailure, Candidate, Rejection, Status, TestOutcome
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import Settings
 from factory.grading.classify import Verdict
@@ -74,12 +80,20 @@ class Trial:
             return True
         if self.status is Status.ERROR:
             return self.reason == "marker_missing"
-        if self.status is Status.REJECTED and self.reason in (Rejection.ERROR2PASS, Rejection.NO_TESTS_RAN):
+        if self.status is Status.REJECTED and (self.broken_environment() or self.reason in (
+                Rejection.ERROR2PASS, Rejection.NO_TESTS_RAN)):
             return True
         if self.status is Status.REJECTED and self.reason == Rejection.FAIL2FAIL:
             outcomes = set(self.after_tests.values())
             return not outcomes or outcomes <= {TestOutcome.ERROR.value, TestOutcome.SKIPPED.value}
         return False
+
+    def broken_environment(self) -> str:
+        """The runs' evidence that this recipe's environment is broken ("" when the verdict is the candidate's):
+        such a verdict may make the loop try more, but never ends as a rejection."""
+        if self.status is not Status.REJECTED or self.verdict is None:
+            return ""
+        return self.verdict.environment
 
 
 class Builder:
@@ -150,7 +164,7 @@ class Builder:
         outcome = "reused" if env.reused and env.ok else ("ok" if env.ok else "failed")
         self._record("test_analyst", "build env image", outcome, started, env.detail or plan.image_tag, env.log_path)
         if not env.ok:
-            trial.reason, trial.detail = "env_build", env.detail
+            trial.reason, trial.detail = BuildFailure.ENV_BUILD.value, env.detail
             return trial
 
         started = time.monotonic()
@@ -160,7 +174,7 @@ class Builder:
                      "reused" if inst.reused else ("ok" if inst.ok else "failed"), started,
                      inst.detail or inst_plan.image_tag, inst.log_path)
         if not inst.ok:
-            trial.reason, trial.detail = "instance_build", inst.detail
+            trial.reason, trial.detail = BuildFailure.INSTANCE_BUILD.value, inst.detail
             return trial
 
         if self.on_validating:
@@ -208,10 +222,12 @@ class Builder:
             if trial is None:
                 continue
             last = trial
-            if trial.valid or not trial.blames_environment():
+            if trial.valid:
                 break
+            if not trial.blames_environment():
+                break  # a verdict of its own, but from a recipe of another commit: the heuristic one decides
             self.ctx.pool.record_failure(recipe_id)
-        if last is None or (not last.valid and last.blames_environment()):
+        if last is None or not last.valid:
             trial = self.attempt(self.facts.recipe(), "heuristic")
             last = trial or last
         last = self.retry_on_newest_python(last)
@@ -222,7 +238,19 @@ class Builder:
         assert last is not None  # the heuristic recipe is always tried when memory gave nothing
         if last.valid:
             self.remember(last)
-        return last
+        return self.settle(last)
+
+    def settle(self, trial: Trial) -> Trial:
+        """The final outcome of the last trial: a rejection resting on a broken environment (after every
+        recipe the loop would try) becomes ``build_failed(env_broken)`` with the evidence, never final."""
+        evidence = trial.broken_environment()
+        if not evidence:
+            return trial
+        was = f"{trial.status.value}({trial.reason})"
+        trial.status, trial.reason = Status.BUILD_FAILED, BuildFailure.ENV_BROKEN.value
+        trial.detail = f"{evidence} (the last recipe, {trial.source}, judged {was}: {trial.detail})"[:2000]
+        self._record("test_analyst", "settle verdict", trial.reason, time.monotonic(), trial.detail)
+        return trial
 
     def retry_on_newest_python(self, last: Trial | None) -> Trial | None:
         """``last`` tried again on the newest allowed interpreter when its verdict proves nothing on this one

@@ -39,6 +39,10 @@ def build(
         list[str] | None, typer.Option("--instance", help="Only this instance id (repeatable).")
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="Redo finished instances (also retries failed env builds).")] = False,
+    retry_rejected: Annotated[list[str] | None, typer.Option(
+        "--retry-rejected", metavar="REASON",
+        help="Re-open instances rejected for REASON (repeatable or comma-separated; e.g. no_tests_ran, error2pass, "
+             "pass2pass) and build them again: recovers verdicts an older factory reached.")] = None,
     runs_before: Annotated[int | None, typer.Option(help=setting_help("build.runs_before"))] = None,
     runs_after: Annotated[int | None, typer.Option(help=setting_help("build.runs_after"))] = None,
     timeout: Annotated[int | None, typer.Option(help=setting_help("build.run_timeout"))] = None,
@@ -71,10 +75,13 @@ def build(
     Each default shown is the effective one here: built-in < factory.toml < FACTORY_* environment < flag.
 
     Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
+
+    Example: factory build --retry-rejected no_tests_ran,error2pass
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from factory.core.models import outcome_label
+    from factory.pipeline.build import rejection_reasons
 
     flags = {
         "build.workers": workers, "build.runs_before": runs_before, "build.runs_after": runs_after,
@@ -85,6 +92,7 @@ def build(
         "build.pids_limit": pids_limit, "build.cpus": cpus, "build.max_image_gb": max_image_gb,
     }
     settings = project_settings(config, db, home, flags, BUILD_FLAG_NAMES)
+    reasons = [r.value for r in rejection_reasons(retry_rejected)]  # a bad reason stops before any work
     if show_config:
         print_settings(settings, as_json)
         return
@@ -103,7 +111,8 @@ def build(
         with resumable("build"):
             summary = run_flow(
                 build_flow, on_done=done, config=str(settings.path) if settings.path else None, options=options,
-                instances=instance, rebuild=rebuild, db_lock_wait=0, **flow_paths(settings),
+                instances=instance, rebuild=rebuild, retry_rejected=reasons, db_lock_wait=0,
+                **flow_paths(settings),
             )
     if summary["llm"]:
         console.print(f"LLM builder: {summary['llm']}")

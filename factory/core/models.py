@@ -51,6 +51,18 @@ class Rejection(StrEnum):
     GOLD_PATCH_FAILED = "gold_patch_failed"
 
 
+class BuildFailure(StrEnum):
+    """Closed set of reasons why no environment could judge a candidate (status ``build_failed``)."""
+
+    ENV_BUILD = "env_build"
+    """The env image did not build (a dependency failed to install, say)."""
+    INSTANCE_BUILD = "instance_build"
+    """The instance image did not build."""
+    ENV_BROKEN = "env_broken"
+    """Every recipe tried built, but its runs show the environment broken (the suite could not start, or every
+    failure is a third-party import): the verdict would be the environment's, so it is no rejection."""
+
+
 class InfraError(StrEnum):
     """Infrastructure failures: not the candidate's fault, so a later run retries them."""
 

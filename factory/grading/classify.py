@@ -35,6 +35,9 @@ class Verdict:
     unstable_tests: list[str] = field(default_factory=list)
     """Ids present in some but not all runs of a phase (left out of FAIL_TO_PASS / PASS_TO_PASS)."""
     detail: str = ""
+    environment: str = ""
+    """Evidence that a run's environment is broken (``blame.environment_evidence``); a verdict with it is
+    not the candidate's own, so it is never a final rejection. Set by validation, "" when valid."""
 
 
 def _stable_ids(runs: list[RunGrade]) -> set[str]:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import docker
 
-from factory.core.models import Candidate, InfraError, Status, Validation
+from factory.core.models import Candidate, InfraError, Rejection, Status, Validation
 from factory.core.settings import Settings
+from factory.grading.blame import environment_evidence
 from factory.grading.classify import Verdict, classify
 from factory.grading.failure_cause import fix_facts
 from factory.grading.runner import run_eval, unaccepted_ids
@@ -35,6 +36,7 @@ def validate(
     store.clear_validations(candidate.instance_id)
     log_dir.mkdir(parents=True, exist_ok=True)
     grades: dict[str, list[RunGrade]] = {"before": [], "after": []}
+    logged: list[tuple[str, RunGrade, str]] = []
     plan = [("before", i, "") for i in range(settings.build.runs_before)]
     plan += [("after", i, candidate.patch) for i in range(settings.build.runs_after)]
     for phase, index, patch in plan:
@@ -60,11 +62,15 @@ def validate(
             log_sha256=hashlib.sha256(log.encode()).hexdigest(),
         ))
         grades[phase].append(grade)
+        logged.append((phase, grade, log))
         if grade.infra_error or grade.patch_error:
             break  # the verdict is decided; more runs would cost time and say nothing new
-    verdict = classify(grades["before"], grades["after"], fix_facts(candidate.patch, candidate.test_patch))
+    facts = fix_facts(candidate.patch, candidate.test_patch)
+    verdict = classify(grades["before"], grades["after"], facts)
     if verdict.status is Status.VALID:
-        verdict = check_node_ids(client, candidate, image, eval_script, settings, verdict, log_dir)
+        return check_node_ids(client, candidate, image, eval_script, settings, verdict, log_dir)
+    if verdict.status is Status.REJECTED and verdict.reason != Rejection.FLAKY:  # flaky: the candidate's own
+        verdict.environment = environment_evidence(logged, facts)
     return verdict
 
 

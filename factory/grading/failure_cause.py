@@ -49,22 +49,29 @@ class FixFacts:
     added_names: frozenset[str] = field(default_factory=frozenset)
     """Identifiers the gold patch defines or re-exports (``def``, ``class``, assignments, imports)."""
     own_packages: frozenset[str] = field(default_factory=frozenset)
-    """Top-level packages and modules that either patch touches or creates: the repository's own code."""
+    """Top-level names a module of the repository can be imported under, from every file either patch touches
+    or creates (each path suffix is a candidate import root: ``_own_names``): the repository's own code."""
     test_files: frozenset[str] = field(default_factory=frozenset)
     """Paths the test patch writes."""
 
 
-def _module_of(path: str) -> str:
-    """``src/pkg/sub/mod.py`` -> ``pkg.sub.mod``; ``pkg/__init__.py`` -> ``pkg`` ("" for non-Python)."""
+def _own_names(path: str) -> set[str]:
+    """Top-level names under which a Python file of the repository can be imported, whatever the layout.
+
+    The import root is not known (``src/``, ``lib/``, ``python/``, the repository root, …), so every path
+    suffix is a candidate module: ``python/mypkg/new.py`` may be ``python.mypkg.new`` or ``mypkg.new``, so
+    ``python`` and ``mypkg`` are the repository's own top-level names. The bare file name (``new``) counts
+    only for a file at the repository root or a package's ``__init__.py``: a module named like a third-party
+    one deep inside a package (``mypkg/yaml.py``) must not make a missing ``yaml`` read as the repository's.
+    None for a file that is not Python.
+    """
     p = PurePosixPath(path)
     if p.suffix != ".py":
-        return ""
+        return set()
     parts = list(p.with_suffix("").parts)
-    if parts and parts[0] in ("src", "lib"):
-        parts = parts[1:]
     if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+        return set(parts[:-1])
+    return set(parts[:-1]) if len(parts) > 1 else set(parts)
 
 
 def _files(patch: str) -> list[str]:
@@ -84,7 +91,7 @@ def fix_facts(patch: str, test_patch: str) -> FixFacts:
                 word = item.split(" as ")[-1].strip(" ()")
                 if word.isidentifier():
                     names.add(word)
-    own = {m.split(".")[0] for path in gold + tests if (m := _module_of(path))}
+    own = set().union(*(_own_names(path) for path in gold + tests))
     return FixFacts(frozenset(names), frozenset(own), frozenset(tests))
 
 

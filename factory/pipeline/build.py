@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -97,16 +98,34 @@ class BuildSession:
     """The exception each failed candidate raised, as raised (an executor may hand back only its text)."""
 
 
-def plan(store: Store, only: Iterable[str] | None = None, rebuild: bool = False) -> list[str]:
-    """The ids a build run will process, in order; ``rebuild`` first sends them back to ``mined``."""
+def rejection_reasons(values: Iterable[str] | None) -> list[Rejection]:
+    """``--retry-rejected`` values (repeatable, or comma-separated) as rejection reasons; a UserError names a
+    value that is none."""
+    words = [w.strip() for v in values or () for w in v.split(",") if w.strip()]
+    allowed = [r.value for r in Rejection]
+    bad = [w for w in words if w not in allowed]
+    if bad:
+        raise UserError(f"--retry-rejected: {', '.join(map(repr, bad))} is not a rejection reason",
+                        f"use one or more of {', '.join(allowed)} (e.g. --retry-rejected no_tests_ran,error2pass)")
+    return list(dict.fromkeys(Rejection(w) for w in words))
+
+
+def plan(store: Store, only: Iterable[str] | None = None, rebuild: bool = False,
+         retry_rejected: Iterable[str] | None = None) -> list[str]:
+    """The ids a build run will process, in order; ``rebuild`` first sends them back to ``mined``, and
+    ``retry_rejected`` (rejection reasons) re-opens the instances rejected for one of them — verdicts a
+    better environment or grader could overturn (``no_tests_ran``, ``error2pass``, ``pass2pass``)."""
+    reasons = rejection_reasons(retry_rejected)
     if only is not None:
         only = list(only)
         unknown = sorted(set(only) - store.instance_ids())
         if unknown:
             raise UserError(f"unknown instance id(s): {', '.join(unknown)}", "see `factory status --list`")
-    if rebuild:  # only once the engine answers: a rebuild must not wipe verdicts it cannot redo
+    reopen = (only if only is not None else sorted(store.instance_ids())) if rebuild else []
+    reopen += [i for i in store.rejected_for(reasons, only) if i not in reopen]
+    if reopen:  # only once the engine answers: a rebuild must not wipe verdicts it cannot redo
         connect()
-        store.reset(only if only is not None else sorted(store.instance_ids()))
+        store.reset(reopen)
     return store.pending(only)
 
 
@@ -125,15 +144,35 @@ def open_session(
 
 
 def process(instance_id: str, session: BuildSession) -> Instance:
-    """Build and validate one candidate; an engine failure ends it as ``error(docker)``, retried later."""
+    """Build and validate one candidate; an engine failure ends it as ``error(docker)``, retried later.
+
+    Any other exception but a :class:`UserError` (a git error, a bug: something wrong with this one
+    candidate) ends it as ``error(internal)`` with the traceback in ``internal-error.log`` of its log
+    directory, and the run goes on with the next candidate: one deterministic failure must not leave the
+    candidate ``building`` and so block the queue on every later run. A user error, Ctrl-C and exit stop
+    the run as before."""
     store = session.ctx.store
+    ctx = replace(session.ctx, log_dir=session.ctx.log_dir / instance_id)
     try:
-        return _process(instance_id, replace(session.ctx, log_dir=session.ctx.log_dir / instance_id), session.mirrors)
+        return _process(instance_id, ctx, session.mirrors)
     except (EngineError, BuildError, DockerException, requests.RequestException) as exc:
-        inst = store.instance(instance_id)
-        inst.status, inst.reason, inst.detail = Status.ERROR, InfraError.DOCKER.value, str(exc)[:2000]
-        store.save_instance(inst)
-        return inst
+        return _stop(store, instance_id, InfraError.DOCKER, str(exc))
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded with its traceback, and the run goes on
+        log = ctx.log_dir / "internal-error.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(exc)))
+        return _stop(store, instance_id, InfraError.INTERNAL,
+                     f"{type(exc).__name__} (traceback in {log}): {str(exc).strip()}")
+
+
+def _stop(store: Store, instance_id: str, reason: InfraError, detail: str) -> Instance:
+    """End one candidate in an infrastructure error (retried by a later run)."""
+    inst = store.instance(instance_id)
+    inst.status, inst.reason, inst.detail = Status.ERROR, reason.value, detail[:2000]
+    store.save_instance(inst)
+    return inst
 
 
 def _process(
@@ -193,15 +232,17 @@ def build_pending(
     on_plan: Callable[[list[str]], None] | None = None,
     llm: object | None = None,
     budget: object | None = None,
+    retry_rejected: Iterable[str] | None = None,
 ) -> BuildReport:
     """Build + validate every pending candidate (or those in ``only``) with a plain thread pool.
 
     The library path, without Prefect: what ``flows/build.py`` does with tasks, for scripts, tests and
-    the overhead benchmark. ``rebuild`` redoes finished ones.
+    the overhead benchmark. ``rebuild`` redoes finished ones; ``retry_rejected`` re-opens rejections for these
+    reasons (see :func:`plan`).
     """
     started = time.monotonic()
     report = BuildReport()
-    pending = plan(store, only, rebuild)
+    pending = plan(store, only, rebuild, retry_rejected)
     if on_plan:
         on_plan(pending)
     if not pending:

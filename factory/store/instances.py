@@ -41,6 +41,22 @@ class Instances(Connection):
             ids = [i for i in ids if i in wanted]
         return ids
 
+    def rejected_for(self, reasons: Iterable[str], only: Iterable[str] | None = None) -> list[str]:
+        """Ids of instances rejected for one of ``reasons`` (within ``only``), in build order."""
+        reasons = sorted(set(reasons))
+        if not reasons:
+            return []
+        rows = self._rows(
+            "SELECT i.instance_id FROM instances i JOIN candidates c USING (instance_id) WHERE i.status = ? "
+            f"AND i.reason IN ({','.join('?' * len(reasons))}) ORDER BY c.created_at, i.instance_id",
+            [Status.REJECTED.value, *reasons],
+        )
+        ids = [r["instance_id"] for r in rows]
+        if only is not None:
+            wanted = set(only)
+            ids = [i for i in ids if i in wanted]
+        return ids
+
     def valid_with_fewer_runs(self, runs_after: int, only: Iterable[str] | None = None) -> list[str]:
         """Valid instances with fewer than ``runs_after`` stored after-runs (the validate stage's work)."""
         rows = self._rows(

@@ -7,8 +7,6 @@ the JUnit report pytest wrote, graded through the product's results-folder gradi
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,26 +15,13 @@ from factory.core.models import Rejection, Status
 from factory.core.models import TestOutcome as Outcome
 from factory.grading.classify import classify
 from factory.grading.failure_cause import Cause, FixFacts, cause, fix_facts
-from factory.grading.junit import junit_results
 from factory.grading.verdict import RunGrade
-from tests.grades import graded
+from tests.grades import pytest_graded
 
 
-def pytest_run(root: Path, files: dict[str, str]) -> RunGrade:
+def pytest_run(root: Path, files: dict[str, str], pythonpath: str = "src") -> RunGrade:
     """Write ``files`` under ``root``, run pytest on the test files like the eval script does, grade it."""
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    junit = root / "junit.xml"
-    tests = sorted(n for n in files if n.startswith("tests/"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
-         "--continue-on-collection-errors", f"--junitxml={junit}", *tests],
-        cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root / "src"), "PATH": "/usr/bin:/bin"},
-    )
-    tests, failures = junit_results(junit.read_text()) if junit.exists() else ({}, {})
-    return graded(proc.returncode, tests, failures, log=proc.stdout + proc.stderr)
+    return pytest_graded(root, files, pythonpath)[0]
 
 
 AFTER = RunGrade("pass", 0, {"tests/test_feature.py::test_feature": Outcome.PASSED})
@@ -132,7 +117,7 @@ def test_fix_facts_reads_definitions_imports_and_packages() -> None:
             + diff("src/pkg/__init__.py", "from pkg.new import Widget as Gadget, LIMIT\n", new=False))
     facts = fix_facts(gold, TEST_PATCH)
     assert {"Widget", "LIMIT", "Gadget"} <= facts.added_names
-    assert facts.own_packages == {"pkg", "tests"}
+    assert facts.own_packages == {"src", "pkg", "tests"}
     assert facts.test_files == {"tests/test_feature.py"}
 
 
@@ -143,3 +128,31 @@ def test_a_test_that_did_not_run_before_is_not_fail_to_pass() -> None:
     verdict = classify([before], [after, after])
     assert verdict.fail_to_pass == ["tests/test_a.py::test_x"]
     assert verdict.pass_to_pass == []
+
+
+def test_a_module_the_fix_adds_in_a_python_dir_layout_is_genuine(tmp_path: Path) -> None:
+    """``python/mypkg/new.py``: the import root is ``python/``, not ``src/``; the module the fix adds is the
+    repository's own, so its ModuleNotFoundError before the fix is a genuine failure (not error2pass)."""
+    test = "from mypkg.new import feature\n\n\ndef test_feature():\n    assert feature() == 2\n"
+    before = pytest_run(tmp_path, {"python/mypkg/__init__.py": "", "tests/test_feature.py": test}, "python")
+    assert before.tests == {"tests/test_feature.py": Outcome.ERROR}
+    assert "No module named 'mypkg.new'" in before.failures["tests/test_feature.py"]
+    gold = diff("python/mypkg/new.py", "def feature():\n    return 2\n")
+    facts = fix_facts(gold, diff("tests/test_feature.py", test))
+    assert {"python", "mypkg"} <= facts.own_packages
+    assert cause(before.failures["tests/test_feature.py"], facts)[0] is Cause.GENUINE
+    verdict = classify([before], [AFTER, AFTER], facts)
+    assert verdict.status is Status.VALID, verdict
+
+
+@pytest.mark.parametrize(("paths", "own", "foreign"), [
+    (["python/mypkg/new.py"], {"python", "mypkg"}, {"new"}),
+    (["python/mypkg/__init__.py"], {"python", "mypkg"}, set()),
+    (["single.py", "docs/conf.rst"], {"single"}, {"docs", "conf"}),
+    (["mypkg/yaml.py"], {"mypkg"}, {"yaml"}),   # a wrapper module named like a third-party one
+])
+def test_own_top_level_names_come_from_every_path_suffix(paths, own, foreign) -> None:
+    facts = fix_facts("".join(diff(p, "x = 1\n") for p in paths), "")
+    assert own <= facts.own_packages and not foreign & facts.own_packages
+    missing = cause("ModuleNotFoundError: No module named 'yaml'", facts)[0]
+    assert missing is Cause.MISSING_MODULE

@@ -41,8 +41,9 @@ def test_retry_on_infra_failure() -> None:
         Failed(data=ValueError("a bug")),
         Failed(data=None),
         Completed(data="valid"),
+        Failed(data=InfraFailure("acme__lib-1", "internal", "GitCommandError (traceback in x.log)")),
     ],
-    ids=["user-error", "bug", "no-data", "completed"],
+    ids=["user-error", "bug", "no-data", "completed", "internal-error"],
 )
 def test_no_retry_for_anything_else(state) -> None:
     assert retry_on_infra_only(None, None, state) is False

@@ -336,3 +336,21 @@ def test_db_locked_by_another_process(db: Path) -> None:
         holder.wait(timeout=10)
     with Store(db) as s:  # free again once the holder is gone
         assert s.migrations() == RELEASED
+
+
+def test_rejected_for_reasons_in_build_order(populated: Store) -> None:
+    assert populated.rejected_for(["fail2fail", "pass2pass"]) == ["acme__lib-3", "acme__lib-10"]
+    assert populated.rejected_for(["fail2fail", "flaky"], only=["acme__lib-4", "acme__lib-10"]) == [
+        "acme__lib-4", "acme__lib-10"]
+    assert populated.rejected_for([]) == [] and populated.rejected_for(["timeout"]) == []
+
+
+def test_retry_rejected_reasons_are_checked_against_the_enum() -> None:
+    from factory.pipeline.build import rejection_reasons
+
+    assert rejection_reasons(["no_tests_ran", "error2pass,pass2pass", " no_tests_ran "]) == [
+        "no_tests_ran", "error2pass", "pass2pass"]
+    assert rejection_reasons(None) == []
+    with pytest.raises(UserError, match="'bogus' is not a rejection reason") as caught:
+        rejection_reasons(["no_tests_ran,bogus"])
+    assert "error2pass" in caught.value.fix and "gold_patch_failed" in caught.value.fix

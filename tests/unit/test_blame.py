@@ -25,6 +25,8 @@ from factory.grading.failure_cause import FixFacts, fix_facts
 from factory.grading.verdict import RunGrade
 from factory.store import Store
 from tests.grades import graded, pytest_graded
+from tests.unit.conftest import GitRepo
+from tests.unit.test_builder_roles import snapshot_of
 
 TEST = "from pkg import feature\n\n\ndef test_feature():\n    assert feature() == 2\n"
 PKG = {"src/pkg/__init__.py": "def feature():\n    return 1\n"}
@@ -142,6 +144,9 @@ class ScriptedBuilder(Builder):
                                    patch="", test_patch="", problem_statement="", source="git:/x",
                                    created_at=datetime(2024, 3, 17, tzinfo=UTC))
         self.facts, self.tried, self.on_validating = _Facts(), set(), None
+        repo = GitRepo(tmp_path / "repo")  # a real repository: the newest-Python retry reads its metadata
+        repo.commit("init", {"src/pkg/__init__.py": ""})
+        self.snapshot = snapshot_of(repo, tmp_path)
         self.trials, self.order, self.remembered = trials, [], []
 
     def memory_recipes(self) -> list[tuple[Recipe, str]]:

@@ -52,7 +52,7 @@ def mine_and_build(args: argparse.Namespace) -> dict[str, float]:
     store = ["--db", str(args.workdir / "real.duckdb"), "--home", str(args.workdir / "home")]
     log = args.workdir / "factory.log"
     seconds = {"mine": 0.0}
-    for spec in args.repo:
+    for spec in [] if args.build_only else args.repo:
         name, since, limit = (spec.split(":") + ["", ""])[:3]
         mirror = args.mirrors / name.replace("/", "+") / "repo"
         cmd = [FACTORY, "mine", "--git", str(mirror), "--name", name, *store]
@@ -169,6 +169,8 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, required=True, help="real.duckdb, home/ and factory.log go here")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--labels", type=Path, help="labels.jsonl from bench/label_real.py")
+    p.add_argument("--build-only", action="store_true", help="build what the store holds, mine nothing (a second "
+                   "`mine --limit N` would add N more candidates)")
     p.add_argument("--report-only", action="store_true", help="report on the store in --workdir as it is")
     args = p.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ def test_the_repair_commands_run_the_cycle_and_print_the_ablation(pipeline, fact
         assert labels and all(label["helped"] for label in labels)  # the second issue recalled the first
         assert json.loads((split_dir / "reranker.json").read_text())["weights"] is None  # too few labels yet
         table = factory("eval", *common, "--configs", "none,both", "--curve", "0,1")
+    print(table)  # the ablation table, as the user sees it (pytest -s)
     assert table.splitlines()[0].split()[:3] == ["config", "resolved", "rate"]
     assert [line.split()[:2] for line in table.splitlines()[1:]] == [
         ["none", "1/1"], ["both", "1/1"], ["both-0", "1/1"], ["both-1", "1/1"]]

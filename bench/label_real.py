@@ -7,8 +7,9 @@ a plain container of our base image, a generous install with the packages of the
 install --exclude-newer`` the day after the base commit: the package itself with every usual test extra,
 every requirements file whose name says test or dev, every ``[dependency-groups]`` group whose name says
 test or dev, poetry / pdm dev dependencies, tox's ``deps``, and pytest; a package that cannot be installed
-editable is installed again after each patch), then pytest on the Python files the test patch touches (the
-whole suite when it touches data only) — once with the test patch alone, once with the fix on top. The label:
+editable is installed again after each patch; on 3.11 an old commit gets a mid-2023 pytest), then pytest on
+the test modules the test patch touches (``test_*.py``, ``*_test.py``; the whole suite when it touches none)
+— once with the test patch alone, once with the fix on top. The label:
 
 - ``valid``: at least one test fails or errors before and passes after;
 - ``invalid``: the after run collected and ran tests, none went from failing to passing;
@@ -62,9 +63,13 @@ PYTHONPATH=/tmp/lbl python /in/needs.py > /tmp/needs.txt || true
 [ -s /tmp/needs.txt ] && { $UV -q -r /tmp/needs.txt \
   || while read -r r; do $UV -q "$r" || echo "LABEL: $r failed"; done < /tmp/needs.txt; }
 $UV -q pytest || echo "LABEL: pytest install failed"
+# The day's pytest of a commit older than CPython 3.11 may not run on 3.11 (py's apipkg): one from mid-2023 does.
+if [ "$(python -c 'import sys; print(sys.version_info >= (3, 11))')" = True ] && [ "$CUTOFF" \< 2023-01-01 ]; then
+  uv pip install --python /opt/venv/bin/python -q --exclude-newer 2023-06-01T00:00:00Z --upgrade pytest
+fi
 run() {
   [ "$EDITABLE" = 1 ] || $UV -q --no-deps --reinstall . >/dev/null 2>&1
-  files=$(for f in $TESTS; do case "$f" in *.py) [ -e "$f" ] && echo "$f";; esac; done)
+  files=$(for f in $TESTS; do case "${f##*/}" in test_*.py|*_test.py) [ -e "$f" ] && echo "$f";; esac; done)
   [ -n "$files" ] || echo "LABEL: no Python test file among the test patch's files: the whole suite ($1)"
   timeout 600 python -m pytest -o cache_dir=/tmp/pytest-cache -q -rA --junitxml="/out/$1.xml" $files \
     > "/out/$1.log" 2>&1

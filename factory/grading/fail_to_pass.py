@@ -9,6 +9,7 @@ turns the set of runs into the verdict, and a last collect-only run proves every
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import docker
@@ -74,30 +75,57 @@ def validate(
     return verdict
 
 
+_NOT_FOUND = re.compile(r"^ERROR: not found: (?:/testbed/)?(\S.*)$", re.M)
+"""How pytest names an argument it cannot select (after which it collects nothing else of that run)."""
+
+
 def check_node_ids(
     client: docker.DockerClient, candidate: Candidate, image: str, eval_script: str, settings: Settings,
     verdict: Verdict, log_dir: Path,
 ) -> Verdict:
-    """Every FAIL_TO_PASS / PASS_TO_PASS id must be one that ``pytest <id>`` accepts in the instance image
-    (test + gold patch applied): one ``--collect-only`` run with all of them as arguments. An id it does
-    not collect is our bug (an id that is not a node id), so the instance is ``error(internal)``, not valid."""
+    """Every FAIL_TO_PASS / PASS_TO_PASS id must be one pytest collects in the instance image (test + gold
+    patch applied): one ``--collect-only`` run with all of them as arguments. An id that run does not collect
+    is looked for once more in a collect-only run of its file: an old pytest cannot take some real ids as
+    arguments (6.2 splits ``test_url[http://[2001::1]:80]`` at the ``::``; escaped newlines do not match), yet
+    it collects them from the file, and graders read ids from the log, not from arguments. Only an id missing
+    from its own file's collection is our bug (not a node id): the instance is ``error(internal)``."""
     ids = verdict.fail_to_pass + verdict.pass_to_pass
     if not ids:
         return verdict
+    missing, note = _collected_from(client, candidate, image, eval_script, settings, ids, log_dir / "node-ids.log")
+    if note or not missing:
+        return note or verdict
+    files = sorted({i.split("::")[0] for i in missing})
+    still, note = _collected_from(client, candidate, image, eval_script, settings, files,
+                                  log_dir / "node-ids-files.log", wanted=missing)
+    if note:
+        return note
+    if still:
+        return Verdict(Status.ERROR, InfraError.INTERNAL.value,
+                       detail=f"pytest does not collect {len(still)} listed id(s), not even from their files: "
+                              + ", ".join(still[:5]))
+    refused = _NOT_FOUND.findall((log_dir / "node-ids.log").read_text(errors="replace")) or missing
+    verdict.detail = (f"{verdict.detail}; {len(refused)} id(s) this pytest collects from their files but does "
+                      f"not take as arguments (e.g. {refused[0]})")
+    return verdict
+
+
+def _collected_from(client, candidate: Candidate, image: str, eval_script: str, settings: Settings,
+                    arguments: list[str], log: Path, wanted: list[str] | None = None
+                    ) -> tuple[list[str], Verdict | None]:
+    """(the ``wanted`` ids — default: ``arguments`` — that a collect-only run given ``arguments`` did not
+    collect, or a Verdict when the run itself failed)."""
+    wanted = arguments if wanted is None else wanted
     result, grade = run_eval(
         client, image, eval_script, candidate.patch, "gold_patch", settings,
         {"issue-factory.instance": candidate.instance_id, "issue-factory.phase": "ids"},
-        extra_inputs={"ids.txt": "".join(f"{i}\n" for i in ids)},
+        extra_inputs={"ids.txt": "".join(f"{a}\n" for a in arguments)},
     )
-    (log_dir / "node-ids.log").write_text(result.log if result else grade.note)
+    log.write_text(result.log if result else grade.note)
     if grade.infra_error:
-        return Verdict(Status.ERROR, grade.infra_error, detail=f"node-id check: {grade.note}")
-    missing = unaccepted_ids(result, ids)
+        return [], Verdict(Status.ERROR, grade.infra_error, detail=f"node-id check: {grade.note}")
+    missing = unaccepted_ids(result, wanted)
     if missing is None:
-        return Verdict(Status.ERROR, InfraError.INTERNAL.value,
-                       detail=f"node-id check: pytest reported no collected ids ({grade.note})")
-    if missing:
-        return Verdict(Status.ERROR, InfraError.INTERNAL.value,
-                       detail=f"pytest does not accept {len(missing)} listed id(s) as arguments: "
-                              + ", ".join(missing[:5]))
-    return verdict
+        return [], Verdict(Status.ERROR, InfraError.INTERNAL.value,
+                           detail=f"node-id check: pytest reported no collected ids ({grade.note})")
+    return missing, None

@@ -12,6 +12,7 @@ project install.
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ _EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)$")
 _ROOT_EXTRAS = re.compile(r"^(?:file:)?\.?/?(?:\[([^\]]*)\])?$")
 _VCS_EGG = re.compile(r"^(?:git|hg|svn|bzr)\+\S+?#(?:\S*&)?egg=([A-Za-z0-9][A-Za-z0-9._-]*)\S*$")
 _EXTRA_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_BARE_MARKER_VERSION = re.compile(r"(python_(?:full_)?version\s*(?:[<>!=~]=?|===?)\s*)(\d[\w.*]*)")
+"""A marker comparing the Python version with an unquoted number (``python_version>=3.0``): invalid PEP 508,
+yet tox and old pip accepted it, and real tox files hold it (jd/tenacity)."""
 MAX_INCLUDES = 50
 
 
@@ -40,6 +44,10 @@ def valid_requirement(raw: str, where: str, notes: list[str]) -> str | None:
     try:
         return str(Requirement(text))
     except InvalidRequirement as exc:
+        repaired = _BARE_MARKER_VERSION.sub(r"\1'\2'", text)  # tox and old pip took python_version>=3.0
+        if repaired != text:
+            with contextlib.suppress(InvalidRequirement):
+                return str(Requirement(repaired))
         notes.append(f"{where}: dropped invalid requirement {text[:80]!r} ({str(exc).splitlines()[0][:80]})")
         return None
 

@@ -13,6 +13,7 @@ requirement strings to install after it.
 from __future__ import annotations
 
 import configparser
+import posixpath
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -43,14 +44,15 @@ def is_test_name(name: str) -> bool:
 
 def wanted_extras(declared: list[str], asked: list[str] = ()) -> list[str]:
     """Declared test-like extras — the conventional ones in ``TEST_EXTRAS`` order, then the rest sorted —
-    and then the extras a test configuration asks for by name (tox ``extras``, ``-e .[x]``), docs excepted."""
+    and then the extras a test configuration asks for by name (tox ``extras``, ``.[x]`` in its deps), even one
+    named for docs: jd/tenacity's tox installs ``.[doc]`` because that extra holds the tornado its tests import."""
     by_canon = {canonicalize_name(e): e for e in declared if valid_extra(e)}
     first = [by_canon[e] for e in TEST_EXTRAS if e in by_canon]
     rest = sorted(e for c, e in by_canon.items() if is_test_name(c) and e not in first)
     chosen = first + rest
     seen = {canonicalize_name(e) for e in chosen}
     for extra in asked:
-        if valid_extra(extra) and canonicalize_name(extra) not in seen and not _DOCS.search(extra):
+        if valid_extra(extra) and canonicalize_name(extra) not in seen:
             seen.add(canonicalize_name(extra))
             chosen.append(extra)
     return chosen
@@ -197,6 +199,8 @@ class _Gatherer:
             self.needs.before = self.reader.file(runtime)
             self.needs.requirements.extend(self.needs.before)
         chosen = [p for p in files if TEST_REQUIREMENT_FILES.match(p)]
+        if any("test" in posixpath.basename(p).lower() for p in chosen):  # dev files then add tooling only
+            chosen = [p for p in chosen if "test" in posixpath.basename(p).lower()]
         for path in chosen:  # pip-tools: the compiled .txt pins what its .in names
             if path.endswith(".in") and path[:-3] + ".txt" in chosen:
                 continue

@@ -190,8 +190,7 @@ def test_explore_requirement_files(make_repo, tmp_path: Path) -> None:
         SETUPTOOLS,
         "python -m pip install requests",
         "python -m pip install '.'",
-        "python -m pip install ruff",
-        PYTEST,
+        PYTEST,  # requirements/dev.txt is not installed: a test requirements file exists (pallets: dev pins docs tools)
     ]
     assert set(facts.dependency_files) == {
         "setup.py",

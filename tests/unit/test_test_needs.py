@@ -135,7 +135,8 @@ def test_requirement_files_follow_includes_inside_the_repo(make_repo, tmp_path: 
         "requirements/test.in": "-r base.txt\npytest-mock\n",
         "requirements/test.txt": "-r base.txt\npytest-mock==3.12  # via -r test.in\n",
         "test-requirements.txt": "--index-url https://evil.example/simple\nresponses\n-e .[tests]\n",
-        "dev-requirements.in": "-c constraints.txt\ntyping-extensions\n./vendored/thing\n",
+        "requirements/test-extra.in": "-c ../constraints.txt\ntyping-extensions\n./vendored/thing\n",
+        "requirements/dev.txt": "pre-commit\n",  # test files exist: a dev file adds tooling only
         "constraints.txt": "typing-extensions<5\n",
         "requirements-docs.txt": "sphinx\n",
     }
@@ -146,10 +147,11 @@ def test_requirement_files_follow_includes_inside_the_repo(make_repo, tmp_path: 
         ["attrs==23.1", "pytest-mock==3.12", "-c", "constraints.txt"],
         ["responses", "-c", "constraints.txt"],
     ]
-    read = {"requirements/base.txt", "requirements/test.txt", "test-requirements.txt", "dev-requirements.in",
+    read = {"requirements/base.txt", "requirements/test.txt", "test-requirements.txt", "requirements/test-extra.in",
             "constraints.txt"}
     assert read <= set(facts.dependency_files)
     assert "pytest-mock" not in sum(installed(facts), [])  # pip-tools: the compiled .txt wins over the .in
+    assert "pre-commit" not in sum(installed(facts), [])
     assert any("index-url" in n for n in facts.notes)
     assert "sphinx" in facts.requirements
 
@@ -188,6 +190,15 @@ def test_tox_deps_with_includes_references_and_markers(make_repo, tmp_path: Path
     facts = explored(make_repo, tmp_path, files)
     assert installed(facts) == [[".[testing]"], ["coverage", "pytest-randomly", 'pytest>=7; python_version > "3.8"']]
     assert {"tox.ini", "requirements/ci.txt"} <= set(facts.dependency_files)
+
+
+def test_tox_deps_naming_a_docs_extra_and_an_unquoted_marker_are_honoured(make_repo, tmp_path: Path) -> None:
+    """jd/tenacity's tox.ini (2021): its tests import tornado, which only the ``doc`` extra declares, and
+    ``typeguard;python_version>='3.0'`` reached tox with the quote stripped by the ini file's author."""
+    tox = "[testenv]\ndeps =\n    .[doc]\n    pytest\n    typeguard;python_version>=3.0\n"
+    cfg = "[metadata]\nname = tenacity\n\n[options.extras_require]\ndoc =\n    reno\n    sphinx\n    tornado>=4.5\n"
+    facts = explored(make_repo, tmp_path, {"setup.py": SETUP_PY, "setup.cfg": cfg, "tox.ini": tox})
+    assert installed(facts) == [[".[doc]"], ["pytest", "typeguard; python_version >= \"3.0\""]]
 
 
 def test_noxfile_installs_of_test_sessions(make_repo, tmp_path: Path) -> None:

@@ -60,7 +60,8 @@ def mine_and_build(args: argparse.Namespace) -> dict[str, float]:
         cmd += ["--limit", limit] if limit else []
         seconds["mine"] += run(cmd, log)
         print(f"mined {name} (since {since or 'the start'}, limit {limit or 'none'})", flush=True)
-    seconds["build"] = run([FACTORY, "build", "--no-llm", "--workers", str(args.workers), *store], log)
+    rebuild = ["--rebuild"] if args.rebuild else []
+    seconds["build"] = run([FACTORY, "build", "--no-llm", "--workers", str(args.workers), *rebuild, *store], log)
     return seconds
 
 
@@ -171,6 +172,7 @@ def main() -> None:
     p.add_argument("--labels", type=Path, help="labels.jsonl from bench/label_real.py")
     p.add_argument("--build-only", action="store_true", help="build what the store holds, mine nothing (a second "
                    "`mine --limit N` would add N more candidates)")
+    p.add_argument("--rebuild", action="store_true", help="build every candidate again (after a change to the factory)")
     p.add_argument("--report-only", action="store_true", help="report on the store in --workdir as it is")
     args = p.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import docker
 
-from agents.builder import environment_manager, explorer, interpreter, test_analyst, test_manager
+from agents.builder import broken_tests, environment_manager, explorer, interpreter, test_analyst, test_manager
 from factory.core.models import Attempt, BuildFailure, Candidate, Rejection, Status, TestOutcome
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import Settings
@@ -231,6 +231,7 @@ class Builder:
             trial = self.attempt(self.facts.recipe(), "heuristic")
             last = trial or last
         last = self.retry_on_newest_python(last)
+        last = self.retry_without_broken_tests(last)
         if last is not None and not last.valid and last.blames_environment() and self.ctx.llm is not None:
             from agents.builder.llm_rounds import run_llm_rounds
 
@@ -275,6 +276,25 @@ class Builder:
         last.detail = f"{last.detail} ({why}, which failed: {retry.reason} {retry.detail[:200]})"
         return last
 
+    def retry_without_broken_tests(self, last: Trial | None) -> Trial | None:
+        """``last`` validated once more without the tests this environment fails whatever the fix does
+        (:func:`broken_tests.broken_tests`), when it is a ``fail2fail`` that they alone explain. The retry's
+        verdict is the candidate's (its runs are the stored ones), saying which tests were left out."""
+        if (last is None or last.status is not Status.REJECTED or last.reason != Rejection.FAIL2FAIL
+                or last.recipe.test_command or last.recipe.deselect):
+            return last
+        runs = self.ctx.store.validations(self.candidate.instance_id)
+        broken = broken_tests.broken_tests([r.tests for r in runs if r.phase == "before"],
+                                           [r.tests for r in runs if r.phase == "after"], self.candidate.test_patch)
+        if not broken:
+            return last
+        retry = self.attempt(last.recipe.model_copy(update={"deselect": broken}), last.source)
+        if retry is None:
+            return last
+        retry.detail = (f"{retry.detail}; {len(broken)} test(s) that fail before and after the fix in this "
+                        f"environment left out (e.g. {broken[0]})")
+        return retry
+
     def remember(self, trial: Trial) -> None:
         """Write a recipe to the memory pool — only ever after it passed fail-to-pass."""
         pool = self.ctx.pool
@@ -284,7 +304,8 @@ class Builder:
 
         pool.record_proof(
             repo=self.candidate.repo, language=self.candidate.language, fingerprint=trial.fingerprint,
-            image_tag=self.ctx.store.environment(trial.fingerprint).image_tag, recipe=trial.recipe,
+            image_tag=self.ctx.store.environment(trial.fingerprint).image_tag,
+            recipe=trial.recipe.model_copy(update={"deselect": []}),  # one commit's broken tests are its own
             dockerfile=trial.dockerfile, dependencies=dependency_names(self.facts.requirements),
             commit_date=self.base_date, version=self.candidate.version,
             instance_id=self.candidate.instance_id, builder=trial.source,

@@ -53,11 +53,12 @@ def target_tests(test_files: list[str]) -> list[str]:
     return sorted(folders)
 
 
-def test_command(targets: list[str]) -> str:
+def test_command(targets: list[str], deselect: list[str] = ()) -> str:
     args = " ".join(shlex.quote(t) for t in targets)
+    left_out = "".join(f" --deselect {shlex.quote(t)}" for t in deselect)
     return (
         f"{PYTEST} -rA -p no:cacheprovider -o junit_family=xunit1 --continue-on-collection-errors "
-        f'--junitxml="{JUNIT_PATH}" {args}'
+        f'--junitxml="{JUNIT_PATH}"{left_out} {args}'
     )
 
 
@@ -96,7 +97,7 @@ def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe |
         command = command.replace("{targets}", " ".join(shlex.quote(t) for t in targets))
         command = guarded_command(command.replace("{junit}", f'"{JUNIT_PATH}"'))
     else:
-        command = test_command(targets)
+        command = test_command(targets, recipe.deselect)
     test_patch = candidate.test_patch if candidate.test_patch.endswith("\n") else candidate.test_patch + "\n"
     test_patch += machinery_hunks(candidate.patch, lambda p: _exists(snapshot, p))
     return render(

@@ -41,6 +41,10 @@ class Recipe(BaseModel):
     """Commands run in /testbed after the test patch is applied and before the tests."""
     test_env: dict[str, str] = Field(default_factory=dict)
     """Environment variables exported for the test command only."""
+    deselect: list[str] = Field(default_factory=list)
+    """Node ids left out of every run (``pytest --deselect``): tests that exist before the test patch and fail
+    before and after the gold patch in this environment (a network call in the sandbox, say), found by the
+    builder; never a test the test patch adds. Specific to one commit: not kept in the memory pool."""
     run_as_root: bool = False
     """Run the tests as root. Default: the unprivileged user ``factory`` (uid 10001), which owns /testbed;
     only a test suite that must write system paths needs root."""

@@ -41,7 +41,7 @@ def evidence(builder, trial) -> str:
 def run_llm_rounds(builder, last):
     ctx, cand, llm = builder.ctx, builder.candidate, builder.ctx.llm
     session = llm.session(cand.instance_id, getattr(ctx, "budget", None) or Budget())
-    targets = test_manager.target_tests(cand.test_files)
+    targets = test_manager.target_tests(cand.test_files, builder.snapshot)
     references = []
     if ctx.pool is not None:
         for entry, score in ctx.pool.similar(cand.language, set(builder.facts.requirements), exclude_repo=cand.repo):

@@ -150,7 +150,7 @@ class Builder:
         self.tried.add(key)
         self._record("environment_manager", f"render {source} recipe", "ok", started, plan.image_tag)
         self._record("test_manager", "render eval script", "ok", started,
-                     "targets: " + " ".join(test_manager.target_tests(cand.test_files)))
+                     "targets: " + " ".join(test_manager.target_tests(cand.test_files, self.snapshot)))
         trial = Trial(source, recipe, Status.BUILD_FAILED, fingerprint=fp, eval_script=eval_script,
                       dockerfile=plan.dockerfile, recipe_id=recipe.recipe_id())
 

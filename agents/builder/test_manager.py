@@ -28,22 +28,25 @@ file of the work tree."""
 
 
 _PYTEST_FILE = re.compile(r"^(test_.*|.*_test)\.py$")
+_PYTHON_FILES = re.compile(r"^\s*python_files\s*=", re.M)
 
 
-def target_tests(test_files: list[str]) -> list[str]:
+def target_tests(test_files: list[str], snapshot: Snapshot | None = None) -> list[str]:
     """Runnable test modules among the changed test files; their folders when none is a module.
 
     Modules named like pytest's default ``python_files`` (``test_*.py``, ``*_test.py``) win: a helper or
     data file under ``tests/`` given to pytest by path is collected too, and one that cannot be imported
     before the fix would end the before-run with no test run. Other modules count only when no module
-    has a test name (a project with its own ``python_files`` pattern).
+    has a test name and the project declares its own ``python_files`` (read from ``snapshot``): else a
+    test patch that changes only a helper (marshmallow's ``tests/base.py``) ran no test at all, and the
+    tests that use the helper live in its folder.
     """
     modules = [
         f for f in test_files
         if f.endswith(".py") and PurePosixPath(f).name not in ("conftest.py", "__init__.py")
     ]
     named = [f for f in modules if _PYTEST_FILE.match(PurePosixPath(f).name)]
-    if named or modules:
+    if named or (modules and (snapshot is None or declares_python_files(snapshot))):
         return sorted(set(named or modules))
     folders = set()
     for f in test_files:
@@ -51,6 +54,12 @@ def target_tests(test_files: list[str]) -> list[str]:
         cut = next((i for i, p in enumerate(parts[:-1]) if p in TEST_DIRS), len(parts) - 2)
         folders.add("/".join(parts[: cut + 1]) or ".")
     return sorted(folders)
+
+
+def declares_python_files(snapshot: Snapshot) -> bool:
+    """Whether a pytest configuration file names its own test-module pattern (``python_files``)."""
+    return any(_PYTHON_FILES.search(snapshot.read(name) or "")
+               for name in ("pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml", ".pytest.ini"))
 
 
 def test_command(targets: list[str], deselect: list[str] = ()) -> str:
@@ -91,7 +100,7 @@ def _exists(snapshot: Snapshot, path: str) -> bool:
 def write_eval_script(candidate: Candidate, snapshot: Snapshot, recipe: Recipe | None = None) -> str:
     """The eval script for ``candidate``; the recipe may name its own test command, env and set-up."""
     recipe = recipe or Recipe(python_version="3.11", install_commands=[])
-    targets = target_tests(candidate.test_files)
+    targets = target_tests(candidate.test_files, snapshot)
     command = recipe.test_command.strip()
     if command:
         command = command.replace("{targets}", " ".join(shlex.quote(t) for t in targets))

@@ -328,6 +328,17 @@ def test_target_tests_modules_only() -> None:
     ]
 
 
+def test_a_helper_only_test_patch_runs_its_folder_unless_the_project_names_its_test_modules(
+    make_repo, tmp_path: Path
+) -> None:
+    """marshmallow: a fix whose test patch changes only ``tests/base.py`` (shared fixtures) ran no test."""
+    repo = make_repo()
+    repo.commit("init", {"setup.py": "", "tests/base.py": "", "tests/test_a.py": ""})
+    assert test_manager.target_tests(["tests/base.py"], snapshot_of(repo, tmp_path)) == ["tests"]
+    repo.commit("own pattern", {"setup.cfg": "[tool:pytest]\npython_files = check_*.py base.py\n"})
+    assert test_manager.target_tests(["tests/base.py"], snapshot_of(repo, tmp_path / "2")) == ["tests/base.py"]
+
+
 def test_target_tests_prefer_pytest_named_modules_over_helpers() -> None:
     files = ["tests/helpers.py", "tests/data/version.py", "tests/test_a.py", "tests/unit/b_test.py"]
     assert test_manager.target_tests(files) == ["tests/test_a.py", "tests/unit/b_test.py"]

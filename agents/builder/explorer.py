@@ -34,6 +34,11 @@ _CI_VERSIONS = re.compile(
 _SETUP_PY_REQUIRES = re.compile(r"python_requires\s*=\s*['\"]([^'\"]+)['\"]")
 _SETUP_PY_NAME = re.compile(r"\bname\s*=\s*['\"]([A-Za-z0-9._-]+)['\"]")
 PYTEST = "python -m pip install pytest"
+REBUILD_EXTENSIONS = "python setup.py build_ext --inplace -q"
+"""pallets/markupsafe: a fix to ``_speedups.c`` was tested against the extension built at the base commit (the
+``_speedups`` variants still failed after the fix: fail2fail). Run as the test user, in /testbed only."""
+_EXTENSION_SOURCE = re.compile(r"\.(c|cc|cpp|cxx|pyx)$")
+_NOT_PACKAGE = re.compile(r"^(tests?|docs?|examples?|benchmarks?|bench|vendor|third_party)/")
 DEPENDENCY_FILES = re.compile(
     r"^(pyproject\.toml|setup\.cfg|setup\.py|tox\.ini|Pipfile|poetry\.lock|.*requirements.*\.(txt|in))$", re.I
 )
@@ -55,6 +60,9 @@ class SetupFacts:
     requirements: list[str] = field(default_factory=list)
     """Requirement strings the project declares (runtime, extras, requirements files): what the memory
     pool compares between repositories."""
+    pre_test_commands: list[str] = field(default_factory=list)
+    """Run after the patches and before the tests: a project with compiled extensions rebuilds them in
+    place (``REBUILD_EXTENSIONS``), or a fix to its C code is tested against the extension of the base."""
 
     def recipe(self) -> Recipe:
         """The heuristic recipe these facts imply."""
@@ -63,6 +71,7 @@ class SetupFacts:
             install_commands=self.install_commands,
             installable=self.installable,
             project_name=self.project_name,
+            pre_test_commands=self.pre_test_commands,
         )
 
     def fingerprint(self) -> str:
@@ -214,8 +223,13 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     if not name:
         match = _SETUP_PY_NAME.search(setup_py)
         name = match.group(1) if match else ""
+    compiled = snapshot.exists("setup.py") and any(
+        _EXTENSION_SOURCE.search(f) and not _NOT_PACKAGE.match(f) for f in files)
+    if compiled:
+        notes.append("compiled extension sources: rebuilt in place after the patches")
     return SetupFacts(
         python_version, python_reason, commands, installable, dependency_files, notes,
         str(name) if re.fullmatch(r"[A-Za-z0-9._-]+", str(name)) else "",
         [r.strip() for r in needs.requirements if r.strip()],
+        [REBUILD_EXTENSIONS] if compiled else [],
     )

@@ -17,7 +17,7 @@ import pytest
 
 from agents.builder import test_manager, test_needs
 from agents.builder.environment_manager import EnvPlan, InstancePlan, plan_env, plan_instance
-from agents.builder.explorer import SetupFacts, choose_python, explore
+from agents.builder.explorer import REBUILD_EXTENSIONS, SetupFacts, choose_python, explore
 from agents.builder.test_analyst import explain_build_failure
 from factory.core.models import Candidate, Status
 from factory.core.models import TestOutcome as Outcome
@@ -30,6 +30,7 @@ from factory.mining.split import split_diff
 from tests.grades import printed
 
 SETUPTOOLS = "python -m pip install --upgrade setuptools wheel"
+SETUP_PY_PLAIN = "from setuptools import setup\nsetup()\n"
 PYTEST = "python -m pip install pytest"
 AVAILABLE = ("3.9", "3.11", "3.13")
 DIFF_ARGS = ("diff", "--binary", "--full-index", "--no-color", "--no-ext-diff")
@@ -170,6 +171,17 @@ def test_explore_setup_py_extras_and_python_requires(make_repo, tmp_path: Path) 
     assert facts.install_commands == [SETUPTOOLS, "python -m pip install '.[tests]'", PYTEST]
     assert facts.python_version == "3.9"
     assert facts.installable is True
+
+
+def test_compiled_extensions_are_rebuilt_after_the_patches(make_repo, tmp_path: Path) -> None:
+    setup = ("from setuptools import Extension, setup\n"
+             "setup(ext_modules=[Extension('pkg._speedups', ['src/pkg/_speedups.c'])])\n")
+    facts = explored(make_repo, tmp_path, {"setup.py": setup, "src/pkg/_speedups.c": "int x;\n"})
+    assert facts.pre_test_commands == [REBUILD_EXTENSIONS]
+    assert facts.recipe().pre_test_commands == [REBUILD_EXTENSIONS]
+    repo = make_repo("plain")  # C only among the test fixtures: nothing to rebuild
+    repo.commit("init", {"setup.py": SETUP_PY_PLAIN, "pkg/__init__.py": "", "tests/fixtures/sample.c": "int y;\n"})
+    assert explore(snapshot_of(repo, tmp_path / "plain-mirror")).pre_test_commands == []
 
 
 def test_explore_requirement_files(make_repo, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from factory.core.templates import render
 from factory.docker.base_images import base_tag
 from factory.grading.contract import TESTER
 
-_PIP_INSTALL = re.compile(r"(^|&&\s*|;\s*)(?:python3? -m )?pip3? install\b")
+_PIP_INSTALL = re.compile(r"(^|&&\s*|\|\|\s*|;\s*)(?:python3? -m )?pip3? install\b")
 
 
 @dataclass
@@ -51,7 +51,7 @@ def _digest(*parts: str) -> str:
 
 
 def under_drift_control(command: str) -> str:
-    """Every ``pip install …`` of a command (``&&`` / ``;`` chains too) run by ``uv pip install …``, so the
+    """Every ``pip install …`` of a command (``&&`` / ``||`` / ``;`` chains too) run by ``uv pip install …``, so the
     dependency policy (``factory.core.dependency_policy``) applies to it."""
     return _PIP_INSTALL.sub(r"\1uv pip install", command.strip())
 

@@ -17,6 +17,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
@@ -160,9 +161,24 @@ def _setup_cfg(snapshot: Snapshot) -> configparser.ConfigParser:
     return parser
 
 
-def _pip_install(requirements: list[str]) -> str:
-    """One pip command for validated requirement strings, each quoted for the shell."""
-    return "python -m pip install " + " ".join(shlex.quote(r) for r in requirements)
+def _pip_install(requirements: list[str], constraints: str = "") -> str:
+    """One pip command for validated requirement strings, each quoted for the shell. Exact pins (a lock file's)
+    fall back to the same names unpinned, resolved as of the commit's day: uv refuses a pin whose wheel has
+    inconsistent metadata (markupsafe's ``iniconfig==1.0.0``) where pip did not."""
+    command = "python -m pip install " + " ".join(shlex.quote(r) for r in requirements) + constraints
+    unpinned = [_unpinned(r) for r in requirements]
+    if unpinned == requirements:
+        return command
+    return f"{command} || python -m pip install " + " ".join(shlex.quote(r) for r in unpinned) + constraints
+
+
+def _unpinned(requirement: str) -> str:
+    """``name[extra]==1.0; marker`` -> ``name[extra]; marker`` (other specifiers are kept)."""
+    req = Requirement(requirement)
+    if not any(s.operator in ("==", "===") for s in req.specifier):
+        return requirement
+    req.specifier = SpecifierSet()
+    return str(req)
 
 
 def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
@@ -202,13 +218,13 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     constraints = "".join(f" -c {shlex.quote(c)}" for c in needs.constraints)
     commands = ["python -m pip install --upgrade setuptools wheel"]
     if needs.before:
-        commands.append(_pip_install(needs.before) + constraints)
+        commands.append(_pip_install(needs.before, constraints))
     if installable:
         target = f".[{','.join(needs.extras)}]" if needs.extras else "."
         # extra names are checked (letters, digits, ._-): nothing in the target needs escaping
         commands.append(f"python -m pip install '{target}'" + constraints)
     for _, reqs in needs.installs:
-        if (command := _pip_install(reqs) + constraints) not in commands:
+        if (command := _pip_install(reqs, constraints)) not in commands:
             commands.append(command)
     commands = [c for c in commands if c != PYTEST] + [PYTEST]  # pytest last, once
     notes.extend(needs.notes)

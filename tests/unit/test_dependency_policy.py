@@ -47,6 +47,7 @@ def test_every_debian_python_has_a_release_date() -> None:
 
 def test_installers_are_never_cut_off_and_build_and_test_tooling_follow_the_interpreter() -> None:
     config = tomllib.loads("\n".join(uv_config("3.11", "2021-06-18T00:00:00Z")))
+    assert config["compile-bytecode"] is True  # as pip does: flask's filterwarnings=error met raw sources
     assert config["exclude-newer"] == "2021-06-18T00:00:00Z"
     per_package = config["exclude-newer-package"]
     assert per_package["pip"] is False and per_package["uv"] is False

@@ -33,9 +33,22 @@ def explored(make_repo, tmp_path: Path, files: dict[str, str]) -> SetupFacts:
 
 
 def installed(facts: SetupFacts) -> list[list[str]]:
-    """The shell words after ``pip install`` of every command between setuptools and pytest."""
+    """The shell words after ``pip install`` of every command between setuptools and pytest (its first
+    command: exact pins fall back to the same names after ``||``, see ``test_exact_pins_fall_back…``)."""
     assert facts.install_commands[0] == SETUPTOOLS and facts.install_commands[-1] == PYTEST
-    return [shlex.split(c)[4:] for c in facts.install_commands[1:-1]]
+    words = [shlex.split(c) for c in facts.install_commands[1:-1]]
+    return [w[4:w.index("||")] if "||" in w else w[4:] for w in words]
+
+
+def test_exact_pins_fall_back_to_the_same_names_as_of_the_commit_s_day(make_repo, tmp_path: Path) -> None:
+    """markupsafe's requirements/tests.txt pins iniconfig==1.0.0, whose wheel uv refuses (inconsistent
+    metadata): the pinned install falls back to the names, still resolved under the cut-off."""
+    files = {"setup.py": SETUP_PY,
+             "requirements/tests.txt": "iniconfig==1.0.0\npy>=1.9\nsix[x]==1.15; python_version<'4'\n"}
+    (command,) = [c for c in explored(make_repo, tmp_path, files).install_commands if "iniconfig" in c]
+    first, fallback = (shlex.split(part) for part in command.split(" || "))
+    assert first[4:] == ["iniconfig==1.0.0", "py>=1.9", 'six[x]==1.15; python_version < "4"']
+    assert fallback[4:] == ["iniconfig", "py>=1.9", 'six[x]; python_version < "4"']
 
 
 def test_pyproject_optional_dependencies_ask_every_test_extra_but_docs(make_repo, tmp_path: Path) -> None:

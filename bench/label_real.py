@@ -52,6 +52,7 @@ set -u
 cp -a /in/src /t && cd /t
 git init -q . && git add -A && git -c user.email=l@l -c user.name=l commit -qm base >/dev/null
 python -m pip install -q uv >/dev/null 2>&1 || { echo "LABEL: cannot install uv"; exit 90; }
+export UV_COMPILE_BYTECODE=1  # as pip does: a suite with filterwarnings=error must not compile sources
 UV="uv pip install --python /opt/venv/bin/python --exclude-newer $CUTOFF"
 EDITABLE=1
 $UV -q -e ".[test,tests,testing,dev]" || $UV -q -e . || { EDITABLE=0; $UV -q ".[test,tests,testing,dev]"; } \

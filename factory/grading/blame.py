@@ -54,9 +54,9 @@ def _could_not_start(run: RunGrade, log: str, facts: FixFacts) -> str:
     if conftest:
         section = log[conftest.start():conftest.start() + 4000]
         why, quote = cause(section, facts)
-        cannot = re.search(r"cannot import name '(\w+)'", section)
-        if why is Cause.GENUINE and cannot and cannot.group(1) in facts.added_names:
-            return ""  # the test patch's conftest imports what the fix adds: the candidate's own failure
+        cannot = re.search(r"cannot import name '(\w+)'|module '[\w.]+' has no attribute '(\w+)'", section)
+        if why is Cause.GENUINE and cannot and (cannot.group(1) or cannot.group(2)) in facts.added_names:
+            return ""  # the test patch's conftest uses what the fix adds (marshmallow: fields.IPInterface)
         detail = quote or _first_error(section[len(conftest.group(0)):]) or "see the run log"
         return f"conftest {conftest.group(1).removeprefix('/testbed/')} failed to import: {detail}"
     runner = _NO_RUNNER.search(log)

@@ -100,6 +100,12 @@ def test_a_conftest_importing_what_the_fix_adds_is_the_candidates_own(tmp_path: 
                                         "tests/test_feature.py": TEST})
     assert run.exit_code == 4
     assert run_blocker(run, log, FixFacts(added_names=frozenset({"helper"}), own_packages=frozenset({"pkg"}))) == ""
+    # marshmallow-1735: the conftest reads an attribute of the package that the fix adds
+    run, log = pytest_graded(tmp_path / "attr", {**PKG, "tests/conftest.py": "import pkg\n\nKIND = pkg.IPInterface\n",
+                                                 "tests/test_feature.py": TEST})
+    facts = FixFacts(added_names=frozenset({"IPInterface"}), own_packages=frozenset({"pkg"}))
+    assert "has no attribute 'IPInterface'" in log and run_blocker(run, log, facts) == ""
+    assert run_blocker(run, log, FixFacts(own_packages=frozenset({"pkg"}))) != ""  # a name the fix does not add
 
 
 # ---- the loop: which trial decides, and a broken environment is never a rejection ----------------------

@@ -78,7 +78,7 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
     elif code is None:
         grade = RunGrade("error", None, tests, infra_error="marker_missing",
                          note="the eval script wrote no exit code to its results folder")
-    elif crash := _GUARD_CRASH.search(log):
+    elif crash := _guard_crash(log):
         grade = RunGrade("error", code, tests, infra_error="internal", note=(
             "the grader's own pytest guard failed in this environment (our bug, not the candidate's): "
             + crash.group(0).strip()[:300]))
@@ -104,6 +104,23 @@ _GUARD_CRASH = re.compile(
     re.M)
 """A Python traceback through the launcher or the guard plugin (pytest's INTERNALERROR, or the launcher's own):
 the guard met a Python or pytest it does not support. Never blamed on the candidate."""
+
+
+_FAULT_DUMP = re.compile(r"Fatal Python error: .*\n(?:.*\n){0,3}?(?:Current thread|Thread) 0x[0-9a-f]+ "
+                         r"\(most recent call first\):\n((?:  File .*\n?)+)", re.M)
+"""faulthandler's dump of a crashed process (after pytest's progress dots, so not at a line start): every
+frame, innermost first — the launcher is always the last."""
+
+
+def _guard_crash(log: str) -> re.Match | None:
+    """A traceback through our launcher or plugin, leaving out crash dumps whose innermost frame is not ours:
+    pallets/markupsafe's test segfaulted in the very C code its fix repairs, and the dump lists our launcher
+    at the bottom of the stack like every crash does — that crash is the candidate's, a failing run."""
+    for dump in _FAULT_DUMP.finditer(log):
+        innermost = dump.group(1).splitlines()[0]
+        if "/tmp/factory-guard" not in innermost:
+            log = log.replace(dump.group(0), "")
+    return _GUARD_CRASH.search(log)
 
 
 def _seconds(value: str | None) -> float | None:

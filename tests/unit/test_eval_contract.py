@@ -256,6 +256,22 @@ def test_a_crash_of_the_guard_itself_is_our_error_not_the_candidate_s() -> None:
     assert grade_files(canary_failure, files(STATUS + "exit_code=0\n", PASSING)).verdict == "pass"
 
 
+def test_a_test_that_crashes_the_interpreter_fails_its_run_and_is_not_called_a_crash_of_the_guard() -> None:
+    """pallets/markupsafe: a test segfaulted in the C code its fix repairs; faulthandler's dump lists our
+    launcher at the bottom of the stack. A dump whose innermost frame is ours is still our crash."""
+    def dump(innermost: str) -> str:
+        return ("tests/test_html.py .Fatal Python error: Segmentation fault\n\n"
+                "Current thread 0x00007fe78fbd1740 (most recent call first):\n"
+                f'  File "{innermost}", line 21 in test_exception_custom_html\n'
+                '  File "/opt/venv/lib/python3.9/site-packages/_pytest/python.py", line 184 in pytest_pyfunc_call\n'
+                '  File "/tmp/factory-guard.Ab12Cd/factory_launch.py", line 53 in <module>\n'
+                "/factory/eval.sh: line 23:   104 Segmentation fault      setpriv ...\n")
+    grade = grade_files(dump("/testbed/tests/test_html.py"), files(STATUS + "exit_code=139\n", PASSING))
+    assert (grade.verdict, grade.infra_error) == ("fail", "")
+    ours = grade_files(dump("/tmp/factory-guard.Ab12Cd/factory_guard.py"), files(STATUS + "exit_code=139\n", PASSING))
+    assert (ours.verdict, ours.infra_error) == ("error", "internal")
+
+
 def test_a_broken_pytest_in_the_environment_is_not_called_a_crash_of_the_guard(tmp_path) -> None:
     """itsdangerous's 2020 environments hold a pytest that cannot be imported on their Python at all."""
     import sys

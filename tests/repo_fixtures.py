@@ -36,3 +36,21 @@ def new_repo(root: Path, slug: str) -> _Git:
     g("init", "-q", "-b", "main")
     g("remote", "add", "origin", f"https://git.example.com/{slug}.git")
     return g
+
+
+def build_the_fix(repo: Path, work: Path):
+    """Mine ``repo`` (one fix expected) and build it as a first-time user would, heuristics only and no memory
+    pool: ``(instance, its environment)``. Needs the Docker engine."""
+    from factory.core.settings import BuildSettings, Settings
+    from factory.mining.git_source import mine_git
+    from factory.pipeline.build import build_pending
+    from factory.store import Store
+
+    settings = Settings(db_path=work / "factory.duckdb", home=work / "home", build=BuildSettings(memory=False))
+    with Store(settings.db_path) as store:
+        mined = mine_git(str(repo), store, settings)
+        assert len(mined.added) == 1, mined
+        (instance_id,) = mined.added
+        build_pending(store, settings, only=[instance_id], llm=None)
+        inst = store.instance(instance_id)
+        return inst, store.environment(inst.fingerprint)

@@ -12,11 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.core.models import Status
-from factory.core.settings import BuildSettings, Settings
-from factory.mining.git_source import mine_git
-from factory.pipeline.build import build_pending
-from factory.store import Store
-from tests.repo_fixtures import new_repo
+from tests.repo_fixtures import build_the_fix, new_repo
 
 NETWORK_TEST = """\
 import socket
@@ -49,13 +45,7 @@ def make_repo(root: Path) -> Path:
 
 
 def test_a_test_the_sandbox_always_fails_is_left_out_and_the_fix_is_valid(tmp_path: Path, docker_client) -> None:
-    repo = make_repo(tmp_path / "netcalc")
-    settings = Settings(db_path=tmp_path / "factory.duckdb", home=tmp_path / "home",
-                        build=BuildSettings(memory=False))
-    with Store(settings.db_path) as store:
-        (instance_id,) = mine_git(str(repo), store, settings).added
-        build_pending(store, settings, only=[instance_id], llm=None)
-        inst = store.instance(instance_id)
+    inst, _ = build_the_fix(make_repo(tmp_path / "netcalc"), tmp_path)
     broken = "tests/test_netcalc.py::test_reaches_the_mirror"
     assert inst.status is Status.VALID, (inst.status, inst.reason, inst.detail)
     assert inst.fail_to_pass == ["tests/test_netcalc.py::test_sub"]

@@ -11,11 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.core.models import Status
-from factory.core.settings import BuildSettings, Settings
-from factory.mining.git_source import mine_git
-from factory.pipeline.build import build_pending
-from factory.store import Store
-from tests.repo_fixtures import new_repo
+from tests.repo_fixtures import build_the_fix, new_repo
 
 SETUP_PY = """\
 from setuptools import Extension, setup
@@ -52,13 +48,7 @@ def make_repo(root: Path) -> Path:
 
 
 def test_a_fix_to_c_code_is_tested_against_the_rebuilt_extension(tmp_path: Path, docker_client) -> None:
-    repo = make_repo(tmp_path / "cdouble")
-    settings = Settings(db_path=tmp_path / "factory.duckdb", home=tmp_path / "home",
-                        build=BuildSettings(memory=False))
-    with Store(settings.db_path) as store:
-        (instance_id,) = mine_git(str(repo), store, settings).added
-        build_pending(store, settings, only=[instance_id], llm=None)
-        inst = store.instance(instance_id)
+    inst, _ = build_the_fix(make_repo(tmp_path / "cdouble"), tmp_path)
     assert inst.status is Status.VALID, (inst.status, inst.reason, inst.detail)
     assert inst.fail_to_pass == ["tests/test_twice.py::test_twice"]
     assert "build_ext --inplace" in inst.eval_script

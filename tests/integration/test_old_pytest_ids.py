@@ -12,11 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.core.models import Status
-from factory.core.settings import BuildSettings, Settings
-from factory.mining.git_source import mine_git
-from factory.pipeline.build import build_pending
-from factory.store import Store
-from tests.repo_fixtures import new_repo
+from tests.repo_fixtures import build_the_fix, new_repo
 
 SETUP_PY = """\
 from setuptools import find_packages, setup
@@ -54,13 +50,7 @@ def make_repo(root: Path) -> Path:
 
 
 def test_ids_an_old_pytest_cannot_select_still_make_a_valid_instance(tmp_path: Path, docker_client) -> None:
-    repo = make_repo(tmp_path / "hosts")
-    settings = Settings(db_path=tmp_path / "factory.duckdb", home=tmp_path / "home",
-                        build=BuildSettings(memory=False))
-    with Store(settings.db_path) as store:
-        (instance_id,) = mine_git(str(repo), store, settings).added
-        build_pending(store, settings, only=[instance_id], llm=None)
-        inst = store.instance(instance_id)
+    inst, _ = build_the_fix(make_repo(tmp_path / "hosts"), tmp_path)
     assert inst.status is Status.VALID, (inst.status, inst.reason, inst.detail)
     assert "tests/test_hosts.py::test_host[http://[2001::1]:80]" in inst.fail_to_pass
     assert "tests/test_hosts.py::test_port_is_dropped" in inst.fail_to_pass

@@ -12,11 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from factory.core.models import Status
-from factory.core.settings import BuildSettings, Settings
-from factory.mining.git_source import mine_git
-from factory.pipeline.build import build_pending
-from factory.store import Store
-from tests.repo_fixtures import new_repo
+from tests.repo_fixtures import build_the_fix, new_repo
 
 SETUP_PY = """\
 from setuptools import find_packages, setup
@@ -49,16 +45,7 @@ def make_repo(root: Path) -> Path:
 
 
 def test_setup_py_extras_in_a_variable_are_installed_and_the_fix_is_valid(tmp_path: Path, docker_client) -> None:
-    repo = make_repo(tmp_path / "extrasvar")
-    settings = Settings(db_path=tmp_path / "factory.duckdb", home=tmp_path / "home",
-                        build=BuildSettings(memory=False))
-    with Store(settings.db_path) as store:
-        mined = mine_git(str(repo), store, settings)
-        assert len(mined.added) == 1, mined
-        (instance_id,) = mined.added
-        build_pending(store, settings, only=[instance_id], llm=None)
-        inst = store.instance(instance_id)
-        env = store.environment(inst.fingerprint)
+    inst, env = build_the_fix(make_repo(tmp_path / "extrasvar"), tmp_path)
     assert inst.status is Status.VALID, (inst.status, inst.reason, inst.detail)
     assert env is not None
     assert "python -m pip install '.[tests]'" in env.install_commands

@@ -61,6 +61,9 @@ class SetupFacts:
     requirements: list[str] = field(default_factory=list)
     """Requirement strings the project declares (runtime, extras, requirements files): what the memory
     pool compares between repositories."""
+    unreachable: list[str] = field(default_factory=list)
+    """URLs the test configuration installs that cannot be fetched here: a failing verdict is then no
+    rejection (``Builder.settle``)."""
     pre_test_commands: list[str] = field(default_factory=list)
     """Run after the patches and before the tests: a project with compiled extensions rebuilds them in
     place (``REBUILD_EXTENSIONS``), or a fix to its C code is tested against the extension of the base."""
@@ -247,5 +250,6 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
         python_version, python_reason, commands, installable, dependency_files, notes,
         str(name) if re.fullmatch(r"[A-Za-z0-9._-]+", str(name)) else "",
         [r.strip() for r in needs.requirements if r.strip()],
+        needs.unreachable,
         [REBUILD_EXTENSIONS] if compiled else [],
     )

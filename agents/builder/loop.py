@@ -243,12 +243,18 @@ class Builder:
 
     def settle(self, trial: Trial) -> Trial:
         """The final outcome of the last trial: a rejection resting on a broken environment (after every
-        recipe the loop would try) becomes ``build_failed(env_broken)`` with the evidence, never final."""
-        evidence = trial.broken_environment()
+        recipe the loop would try) becomes ``build_failed(env_broken)`` with the evidence, never final; one
+        from an environment without what the test configuration installs from URLs, ``env_incomplete``."""
+        evidence, reason = trial.broken_environment(), BuildFailure.ENV_BROKEN
+        if not evidence and trial.status is Status.REJECTED and self.facts.unreachable and trial.reason not in (
+                Rejection.TEST_PATCH_FAILED, Rejection.GOLD_PATCH_FAILED):
+            evidence, reason = (f"the test configuration installs {len(self.facts.unreachable)} URL(s) that cannot "
+                                f"be fetched here ({self.facts.unreachable[0]}): the suite ran without them"), (
+                                BuildFailure.ENV_INCOMPLETE)
         if not evidence:
             return trial
         was = f"{trial.status.value}({trial.reason})"
-        trial.status, trial.reason = Status.BUILD_FAILED, BuildFailure.ENV_BROKEN.value
+        trial.status, trial.reason = Status.BUILD_FAILED, reason.value
         trial.detail = f"{evidence} (the last recipe, {trial.source}, judged {was}: {trial.detail})"[:2000]
         self._record("test_analyst", "settle verdict", trial.reason, time.monotonic(), trial.detail)
         return trial

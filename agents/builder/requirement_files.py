@@ -31,6 +31,7 @@ _EXTRA_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _BARE_MARKER_VERSION = re.compile(r"(python_(?:full_)?version\s*(?:[<>!=~]=?|===?)\s*)(\d[\w.*]*)")
 """A marker comparing the Python version with an unquoted number (``python_version>=3.0``): invalid PEP 508,
 yet tox and old pip accepted it, and real tox files hold it (jd/tenacity)."""
+URL = re.compile(r"^(?:[a-z]+\+)?(?:https?|ftp|ssh)://", re.I)
 MAX_INCLUDES = 50
 
 
@@ -100,6 +101,9 @@ class RequirementReader:
     snapshot: Snapshot
     files_read: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    """Bare URLs a test configuration installs (pallets/flask's tox: werkzeug's master archive from GitHub):
+    nothing here can install them, so the environment is not the one the suite was written for."""
     constraints: list[str] = field(default_factory=list)
     """Constraints files (``-c``) met in a read file, inside the repository."""
     extras: list[str] = field(default_factory=list)
@@ -127,6 +131,8 @@ class RequirementReader:
             return []
         if (editable and not vcs) or text.startswith(".") or (("/" in text or "\\" in text) and "@" not in text):
             self.notes.append(f"{where}: ignored path or URL without a project name {text[:60]!r}")
+            if URL.match(text):
+                self.unreachable.append(text)
             return []
         requirement = valid_requirement(_OPTION_TAIL.sub("", text), where, self.notes)
         return [requirement] if requirement else []

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from packaging.utils import canonicalize_name
 
 from agents.builder.poetry_specs import table_requirement
-from agents.builder.requirement_files import RequirementReader, logical_lines, valid_extra
+from agents.builder.requirement_files import URL, RequirementReader, logical_lines, valid_extra
 from agents.builder.static_python import read_noxfile, read_setup_py
 from factory.mining.mirror import Snapshot
 
@@ -85,6 +85,8 @@ class TestNeeds:
     """Every requirement the project declares (what the memory pool compares)."""
     files_read: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+    """URLs the test configuration installs that no install here can fetch (see ``RequirementReader``)."""
 
 
 class _Gatherer:
@@ -220,7 +222,7 @@ class _Gatherer:
             e.strip() for e in re.split(r"[\s,]+", parser.get("testenv", "extras", fallback="")) if e.strip())
         lines = []
         for line in logical_lines(self._tox_value(parser, "testenv", "deps", 0)):
-            if _FACTOR.match(line) and not line.startswith(("-", ".")):
+            if _FACTOR.match(line) and not line.startswith(("-", ".")) and not URL.match(line):
                 continue  # a factor-conditional dep (py38: x) belongs to one env only
             line = line.replace("{toxinidir}/", "").replace("{toxinidir}", ".")
             if "{" in line:
@@ -285,4 +287,5 @@ def gather(snapshot: Snapshot, pyproject: dict, cfg: configparser.ConfigParser) 
     needs.extras = wanted_extras(g.declared_extras, [*g.asked_extras, *g.reader.extras])
     needs.files_read = set(g.reader.files_read) | {p for p in ("pyproject.toml", "setup.cfg") if snapshot.exists(p)}
     needs.notes = list(dict.fromkeys(g.reader.notes))
+    needs.unreachable = list(dict.fromkeys(g.reader.unreachable))
     return needs

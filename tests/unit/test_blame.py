@@ -137,6 +137,8 @@ class _Pool:
 
 
 class _Facts:
+    unreachable: list[str] = []
+
     def recipe(self) -> Recipe:
         return RECIPE
 
@@ -193,6 +195,24 @@ def test_without_a_valid_trial_the_heuristic_verdict_is_final(store: Store, tmp_
     heuristic = trial("heuristic", RECIPE, [(PASSED_AFTER, "")], [(PASSED_AFTER, "")])
     final = ScriptedBuilder(store, tmp_path, {"memory": memory, "heuristic": heuristic}).run()
     assert (final.status, final.reason, final.source) == (Status.REJECTED, Rejection.PASS2PASS, "heuristic")
+
+
+def test_a_rejection_without_what_the_test_config_installs_from_urls_is_env_incomplete(
+        store: Store, tmp_path: Path) -> None:
+    """pallets/flask 2021: tox installs werkzeug's master archive from GitHub; without it the target tests
+    fail after the fix too. That fail2fail is the missing dependency's, never a rejection."""
+    failed_after = graded(1, {T: Outcome.FAILED}, {T: "TypeError: argument of type 'BaseRequest' is not iterable"})
+    heuristic = trial("heuristic", RECIPE, [(FAILED_BEFORE, "")], [(failed_after, "")])
+    builder = ScriptedBuilder(store, tmp_path, {"heuristic": heuristic})
+    builder.facts.unreachable = ["https://github.com/pallets/werkzeug/archive/master.tar.gz"]
+    final = builder.run()
+    assert (final.status, final.reason) == (Status.BUILD_FAILED, BuildFailure.ENV_INCOMPLETE)
+    assert "werkzeug/archive/master.tar.gz" in final.detail and "rejected(fail2fail)" in final.detail
+    patch_failed = trial("heuristic", RECIPE, [(graded(1, patch_failed="test_patch"), "")],
+                         [(graded(1, patch_failed="test_patch"), "")])
+    builder = ScriptedBuilder(store, tmp_path, {"heuristic": patch_failed})
+    builder.facts.unreachable = ["https://example.org/x.tar.gz"]
+    assert builder.run().reason == Rejection.TEST_PATCH_FAILED  # the candidate's own, whatever the environment
 
 
 def test_a_suite_that_cannot_start_before_and_after_ends_build_failed_not_rejected(

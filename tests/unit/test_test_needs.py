@@ -214,6 +214,15 @@ def test_tox_deps_naming_a_docs_extra_and_an_unquoted_marker_are_honoured(make_r
     assert installed(facts) == [[".[doc]"], ["pytest", "typeguard; python_version >= \"3.0\""]]
 
 
+def test_bare_urls_a_test_configuration_installs_are_named_unreachable(make_repo, tmp_path: Path) -> None:
+    tox = ("[testenv]\ndeps =\n    -r requirements/tests.txt\n\n"
+           "    https://github.com/pallets/werkzeug/archive/master.tar.gz\n    examples/tutorial[test]\n")
+    files = {"setup.py": SETUP_PY, "tox.ini": tox, "requirements/tests.txt": "pytest\n"}
+    facts = explored(make_repo, tmp_path, files)
+    assert facts.unreachable == ["https://github.com/pallets/werkzeug/archive/master.tar.gz"]
+    assert "examples/tutorial[test]" not in str(facts.unreachable)  # a path: the repository's own, no URL
+
+
 def test_noxfile_installs_of_test_sessions(make_repo, tmp_path: Path) -> None:
     noxfile = (
         "import nox\n\nTEST_DEPS = ['pytest-cov', 'pytest-xdist']\n\n"

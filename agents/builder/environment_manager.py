@@ -14,7 +14,7 @@ from datetime import datetime
 
 from packaging.version import InvalidVersion, Version
 
-from factory.core.dependency_policy import editable_setuptools, exclude_newer_date, uv_config
+from factory.core.dependency_policy import EDITABLE_BACKENDS, editable_setuptools, exclude_newer_date, uv_config
 from factory.core.models import Candidate
 from factory.core.recipe import Recipe
 from factory.core.templates import render
@@ -104,6 +104,7 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         installable=recipe.installable,
         run_as_root=recipe.run_as_root,
         tester=TESTER,
+        editable_backends=EDITABLE_BACKENDS,
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
     return InstancePlan(dockerfile, tag, env_image)

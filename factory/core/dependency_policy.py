@@ -55,6 +55,11 @@ def tooling_cutoff(python_version: str, cutoff: str) -> str:
     return max(cutoff, floor)
 
 
+EDITABLE_BACKENDS = ("setuptools", "poetry-core", "flit-core", "hatchling", "pdm-backend")
+"""Build backends the instance image's isolated editable install takes as of ``editable_setuptools`` at the
+earliest: PEP 660 (``build_editable``) came to each after many projects' base commits."""
+
+
 def editable_setuptools(python_version: str, cutoff: str) -> str:
     """The setuptools cut-off of the instance image's editable install (``EDITABLE_SETUPTOOLS`` at the earliest)."""
     return max(tooling_cutoff(python_version, cutoff), EDITABLE_SETUPTOOLS)

@@ -92,6 +92,9 @@ def test_the_instance_image_installs_the_project_under_the_same_policy() -> None
     # The isolated editable build gets a setuptools with PEP 660, whatever the cut-off (a real 2019 build's
     # env setuptools 51 has no build_editable); the env image says which.
     assert '--exclude-newer-package "setuptools=$FACTORY_EDITABLE_SETUPTOOLS"' in dockerfile
+    # so does every other backend: hukkin/tomli's 2021 poetry-core had no build_editable (all 15 fixes lost)
+    for backend in ("poetry-core", "flit-core", "hatchling", "pdm-backend"):
+        assert f'--exclude-newer-package "{backend}=$FACTORY_EDITABLE_SETUPTOOLS"' in dockerfile
     env = plan_env(cand(), RECIPE, "f" * 64, datetime(2019, 3, 5, tzinfo=UTC)).dockerfile
     assert f"FACTORY_EDITABLE_SETUPTOOLS={editable_setuptools('3.11', '2019-03-06T00:00:00Z')}" in env
     assert editable_setuptools("3.9", "2019-03-06T00:00:00Z") == "2023-07-01T00:00:00Z"

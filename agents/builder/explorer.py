@@ -62,8 +62,8 @@ class SetupFacts:
     """Requirement strings the project declares (runtime, extras, requirements files): what the memory
     pool compares between repositories."""
     unreachable: list[str] = field(default_factory=list)
-    """URLs the test configuration installs that cannot be fetched here: a failing verdict is then no
-    rejection (``Builder.settle``)."""
+    """What the suite was written with that cannot be fetched here (URLs its test configuration installs, git
+    submodules): a failing verdict is then no rejection (``Builder.settle``)."""
     pre_test_commands: list[str] = field(default_factory=list)
     """Run after the patches and before the tests: a project with compiled extensions rebuilds them in
     place (``REBUILD_EXTENSIONS``), or a fix to its C code is tested against the extension of the base."""
@@ -184,6 +184,16 @@ def _unpinned(requirement: str) -> str:
     return str(req)
 
 
+def _submodules(snapshot: Snapshot) -> list[str]:
+    """Git submodules (``.gitmodules``): a mirror holds none of their content, and their hosts cannot be
+    reached here (python-poetry/tomlkit's tests read the toml-test suite from one)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    with contextlib.suppress(configparser.Error):
+        parser.read_string(snapshot.read(".gitmodules") or "")
+    return [f"git submodule {parser.get(s, 'path', fallback=s)} ({parser.get(s, 'url', fallback='?')})"
+            for s in parser.sections() if s.startswith("submodule")]
+
+
 def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     """Setup facts for the repository at ``snapshot`` (deterministic: same commit, same facts)."""
     files = snapshot.files()
@@ -246,10 +256,11 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
         _EXTENSION_SOURCE.search(f) and not _NOT_PACKAGE.match(f) for f in files)
     if compiled:
         notes.append("compiled extension sources: rebuilt in place after the patches")
+    unreachable = needs.unreachable + _submodules(snapshot)
     return SetupFacts(
         python_version, python_reason, commands, installable, dependency_files, notes,
         str(name) if re.fullmatch(r"[A-Za-z0-9._-]+", str(name)) else "",
         [r.strip() for r in needs.requirements if r.strip()],
-        needs.unreachable,
+        unreachable,
         [REBUILD_EXTENSIONS] if compiled else [],
     )

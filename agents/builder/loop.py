@@ -248,8 +248,8 @@ class Builder:
         evidence, reason = trial.broken_environment(), BuildFailure.ENV_BROKEN
         if not evidence and trial.status is Status.REJECTED and self.facts.unreachable and trial.reason not in (
                 Rejection.TEST_PATCH_FAILED, Rejection.GOLD_PATCH_FAILED):
-            evidence, reason = (f"the test configuration installs {len(self.facts.unreachable)} URL(s) that cannot "
-                                f"be fetched here ({self.facts.unreachable[0]}): the suite ran without them"), (
+            evidence, reason = (f"{len(self.facts.unreachable)} thing(s) the suite was written with cannot be "
+                                f"fetched here ({self.facts.unreachable[0]}): it ran without them"), (
                                 BuildFailure.ENV_INCOMPLETE)
         if not evidence:
             return trial

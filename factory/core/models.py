@@ -62,8 +62,9 @@ class BuildFailure(StrEnum):
     """Every recipe tried built, but its runs show the environment broken (the suite could not start, or every
     failure is a third-party import): the verdict would be the environment's, so it is no rejection."""
     ENV_INCOMPLETE = "env_incomplete"
-    """The test configuration installs URLs nothing here can fetch (pallets/flask 2021: werkzeug's master archive
-    from GitHub): a failing verdict from the environment without them is no rejection."""
+    """The suite was written with what nothing here can fetch — URLs its test configuration installs (pallets/flask
+    2021: werkzeug's master archive from GitHub), git submodules (tomlkit's toml-test): a failing verdict from
+    the environment without them is no rejection."""
 
 
 class InfraError(StrEnum):

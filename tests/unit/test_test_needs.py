@@ -221,6 +221,12 @@ def test_bare_urls_a_test_configuration_installs_are_named_unreachable(make_repo
     facts = explored(make_repo, tmp_path, files)
     assert facts.unreachable == ["https://github.com/pallets/werkzeug/archive/master.tar.gz"]
     assert "examples/tutorial[test]" not in str(facts.unreachable)  # a path: the repository's own, no URL
+    repo = make_repo("submodules")  # python-poetry/tomlkit: its tests read a submodule a mirror does not hold
+    repo.commit("init", {"setup.py": SETUP_PY, ".gitmodules": '[submodule "tests/toml-test"]\n\tpath = tests/toml-test'
+                                                             '\n\turl = https://github.com/BurntSushi/toml-test.git\n'})
+    snapshot = Snapshot(open_mirror(str(repo.root), tmp_path / "sub-mirrors"), repo.text("rev-parse", "HEAD"))
+    assert explore(snapshot).unreachable == [
+        "git submodule tests/toml-test (https://github.com/BurntSushi/toml-test.git)"]
 
 
 def test_noxfile_installs_of_test_sessions(make_repo, tmp_path: Path) -> None:

@@ -27,9 +27,10 @@ PYTEST = "$FACTORY_PYTEST"
 file of the work tree."""
 
 
-CACHE_DIR = "/tmp/factory-pytest-cache"
-"""pytest's cache, outside the work tree: not ``-p no:cacheprovider``, which old pytest-randomly cannot run
-without (``'Config' object has no attribute 'cache'``: every hukkin/tomli run ended in an internal error)."""
+NO_PLUGINS = "-p no:cacheprovider -p no:randomly"
+"""No cache in the work tree (pytest 3.0 cannot move it elsewhere), and no pytest-randomly: a validation run
+must repeat itself, and an old randomly cannot run without the cache (``'Config' object has no attribute
+'cache'``: every hukkin/tomli run ended in an internal error)."""
 _PYTEST_FILE = re.compile(r"^(test_.*|.*_test)\.py$")
 _PYTHON_FILES = re.compile(r"^\s*python_files\s*=", re.M)
 
@@ -69,7 +70,7 @@ def test_command(targets: list[str], deselect: list[str] = ()) -> str:
     args = " ".join(shlex.quote(t) for t in targets)
     left_out = "".join(f" --deselect {shlex.quote(t)}" for t in deselect)
     return (
-        f"{PYTEST} -rA -o cache_dir={CACHE_DIR} -o junit_family=xunit1 --continue-on-collection-errors "
+        f"{PYTEST} -rA {NO_PLUGINS} -o junit_family=xunit1 --continue-on-collection-errors "
         f'--junitxml="{JUNIT_PATH}"{left_out} {args}'
     )
 

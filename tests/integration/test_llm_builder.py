@@ -62,6 +62,16 @@ def fresh_db(root: Path, repo: Path, **settings: object) -> tuple[Settings, list
         return s, by_date(store)
 
 
+def built_with(responder, root: Path, repo: Path, **build: object):
+    """The first weatherlib candidate built with ``responder`` as the model: (instance, its LLM calls, attempts)."""
+    settings, (first, _) = fresh_db(root, repo)
+    settings = settings.model_copy(update={"build": settings.build.model_copy(update=build)})
+    with Store(settings.db_path) as store, ScriptedLLM(responder, models=(MODEL,)) as server:
+        client = LLMClient(LLMSettings(base_url=server.url, model=MODEL), store)
+        build_pending(store, settings, only=[first], llm=client, budget=Budget())
+        return store.instance(first), store.llm_calls(first), store.attempts(first)
+
+
 def task_of(messages: list[dict]) -> str:
     return next(m["content"] for m in messages if m["role"] == "user")
 
@@ -321,14 +331,7 @@ def test_a_model_repeating_an_already_run_recipe_ends_the_rounds_with_the_reason
             return "{}"
         return weatherlib.scripted_reply(messages, request)
 
-    settings, (first, _) = fresh_db(tmp_path, weather.repo)
-    settings = settings.model_copy(update={"build": settings.build.model_copy(update={"llm_rounds": 5})})
-    with Store(settings.db_path) as store, ScriptedLLM(responder, models=(MODEL,)) as server:
-        client = LLMClient(LLMSettings(base_url=server.url, model=MODEL), store)
-        build_pending(store, settings, only=[first], llm=client, budget=Budget())
-        inst = store.instance(first)
-        rows = store.llm_calls(first)
-        attempts = store.attempts(first)
+    inst, rows, attempts = built_with(responder, tmp_path, weather.repo, llm_rounds=5)
     assert inst.status is not Status.VALID
     assert "LLM stopped: 2 recipes in a row identical to builds already run" in inst.detail, inst.detail
     assert [r["role"] for r in rows].count("environment_manager") == 2, [r["role"] for r in rows]

@@ -105,6 +105,7 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         run_as_root=recipe.run_as_root,
         tester=TESTER,
         editable_backends=EDITABLE_BACKENDS,
+        local_projects=[{"path": p.split("[")[0].rstrip("/"), "spec": p} for p in recipe.local_projects],
     )
     tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
     return InstancePlan(dockerfile, tag, env_image)

@@ -67,6 +67,8 @@ class SetupFacts:
     pre_test_commands: list[str] = field(default_factory=list)
     """Run after the patches and before the tests: a project with compiled extensions rebuilds them in
     place (``REBUILD_EXTENSIONS``), or a fix to its C code is tested against the extension of the base."""
+    local_projects: list[str] = field(default_factory=list)
+    """Projects inside the repository the test configuration installs (``Recipe.local_projects``)."""
 
     def recipe(self) -> Recipe:
         """The heuristic recipe these facts imply."""
@@ -76,6 +78,7 @@ class SetupFacts:
             installable=self.installable,
             project_name=self.project_name,
             pre_test_commands=self.pre_test_commands,
+            local_projects=self.local_projects,
         )
 
     def fingerprint(self) -> str:
@@ -263,4 +266,5 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
         [r.strip() for r in needs.requirements if r.strip()],
         unreachable,
         [REBUILD_EXTENSIONS] if compiled else [],
+        needs.local_projects,
     )

@@ -28,6 +28,9 @@ _EDITABLE = re.compile(r"^(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)$")
 _ROOT_EXTRAS = re.compile(r"^(?:file:)?\.?/?(?:\[([^\]]*)\])?$")
 _VCS_EGG = re.compile(r"^(?:git|hg|svn|bzr)\+\S+?#(?:\S*&)?egg=([A-Za-z0-9][A-Za-z0-9._-]*)\S*$")
 _EXTRA_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
+_LOCAL_PROJECT = re.compile(r"^(?:file:)?(?:\./)?([A-Za-z0-9_][A-Za-z0-9._/-]*?)/?(?:\[([^\]]*)\])?$")
+"""A path to another project inside the repository (``examples/tutorial[test]``, ``-e ./plugins/x``)."""
+PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 _BARE_MARKER_VERSION = re.compile(r"(python_(?:full_)?version\s*(?:[<>!=~]=?|===?)\s*)(\d[\w.*]*)")
 """A marker comparing the Python version with an unquoted number (``python_version>=3.0``): invalid PEP 508,
 yet tox and old pip accepted it, and real tox files hold it (jd/tenacity)."""
@@ -58,15 +61,22 @@ def valid_extra(name: str) -> bool:
     return bool(_EXTRA_NAME.match(name))
 
 
-def inside(base_dir: str, ref: str, snapshot: Snapshot) -> str | None:
-    """Repository path of ``ref`` (relative to ``base_dir``) if it stays inside the repository and exists."""
+def repository_path(base_dir: str, ref: str) -> str | None:
+    """Normalised repository path of ``ref`` (relative to ``base_dir``), None if it would leave the repository."""
     ref = ref.replace("{toxinidir}", ".").replace("${PROJECT_ROOT}", ".").removeprefix("file:")
     if not ref or "://" in ref or ref.startswith(("/", "~", "\\")) or "{" in ref or "$" in ref:
         return None
     path = posixpath.normpath(posixpath.join(base_dir, ref))
     if path == ".." or path.startswith("../") or path.startswith("/"):
         return None
-    return path if snapshot.exists(path) else None
+    return path
+
+
+def inside(base_dir: str, ref: str, snapshot: Snapshot) -> str | None:
+    """Repository path of the file ``ref`` (relative to ``base_dir``) if it stays inside the repository and
+    exists."""
+    path = repository_path(base_dir, ref)
+    return path if path and snapshot.exists(path) else None
 
 
 def root_extras(ref: str) -> list[str] | None:
@@ -108,6 +118,10 @@ class RequirementReader:
     """Constraints files (``-c``) met in a read file, inside the repository."""
     extras: list[str] = field(default_factory=list)
     """Extras of the project itself that a read file asked for (``-e .[test]``)."""
+    local_projects: list[str] = field(default_factory=list)
+    """Other projects inside the repository that a read file installs, as ``path`` or ``path[extra,…]``
+    (pallets/flask's tox installs ``examples/tutorial[test]``, whose tests import ``flaskr``). They are the
+    commit's own code, so the instance image installs them, never the shared env image."""
 
     def line(self, raw: str, base_dir: str, where: str, seen: set[str] | None = None) -> list[str]:
         """Requirements from one requirements-file line (an include yields the included file's)."""
@@ -129,6 +143,11 @@ class RequirementReader:
         elif text.startswith("-"):
             self.notes.append(f"{where}: ignored option {text[:60]!r}")
             return []
+        local = None if vcs else self.local_project(text)
+        if local:
+            if local not in self.local_projects:
+                self.local_projects.append(local)
+            return []
         if (editable and not vcs) or text.startswith(".") or (("/" in text or "\\" in text) and "@" not in text):
             self.notes.append(f"{where}: ignored path or URL without a project name {text[:60]!r}")
             if URL.match(text):
@@ -136,6 +155,20 @@ class RequirementReader:
             return []
         requirement = valid_requirement(_OPTION_TAIL.sub("", text), where, self.notes)
         return [requirement] if requirement else []
+
+    def local_project(self, text: str) -> str | None:
+        """``path[extras]`` (repository-relative, normalised) when ``text`` names a project directory inside
+        the repository at the commit, else None. Its characters are checked, so it needs no shell quoting.
+        Relative to the repository root even inside an included file: pip resolves such a path from the
+        directory it runs in, and tox and CI run it from the root."""
+        match = _LOCAL_PROJECT.match(text)
+        if not match or ("/" not in text and not text.startswith(".")):
+            return None  # a bare word is a requirement name, not a path
+        path = repository_path(".", match.group(1))
+        if not path or path == "." or not any(self.snapshot.exists(f"{path}/{f}") for f in PROJECT_FILES):
+            return None
+        extras = [e.strip() for e in (match.group(2) or "").split(",") if valid_extra(e.strip())]
+        return f"{path}[{','.join(extras)}]" if extras else path
 
     def file_ref(
         self, ref: str, base_dir: str, where: str, seen: set[str] | None = None, constraint: bool = False

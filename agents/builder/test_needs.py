@@ -87,6 +87,8 @@ class TestNeeds:
     notes: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
     """URLs the test configuration installs that no install here can fetch (see ``RequirementReader``)."""
+    local_projects: list[str] = field(default_factory=list)
+    """Projects inside the repository the test configuration installs (see ``RequirementReader``)."""
 
 
 class _Gatherer:
@@ -288,4 +290,5 @@ def gather(snapshot: Snapshot, pyproject: dict, cfg: configparser.ConfigParser) 
     needs.files_read = set(g.reader.files_read) | {p for p in ("pyproject.toml", "setup.cfg") if snapshot.exists(p)}
     needs.notes = list(dict.fromkeys(g.reader.notes))
     needs.unreachable = list(dict.fromkeys(g.reader.unreachable))
+    needs.local_projects = list(g.reader.local_projects)
     return needs

@@ -19,6 +19,7 @@ from factory.core.settings import DEBIAN_PYTHONS
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]*$")
+_LOCAL_PROJECT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/-]*(\[[A-Za-z0-9._,-]+\])?$")
 
 
 class Recipe(BaseModel):
@@ -45,6 +46,11 @@ class Recipe(BaseModel):
     """Node ids left out of every run (``pytest --deselect``): tests that exist before the test patch and fail
     before and after the gold patch in this environment (a network call in the sandbox, say), found by the
     builder; never a test the test patch adds. Specific to one commit: not kept in the memory pool."""
+    local_projects: list[str] = Field(default_factory=list)
+    """Other projects inside the repository the test configuration installs (``examples/tutorial[test]``),
+    as repository-relative paths with optional extras. They are the commit's code, so the instance image
+    installs them (editable, after the repository itself, under the env image's dependency policy); one
+    missing at a commit is skipped there, so a recipe reused from another commit stays buildable."""
     run_as_root: bool = False
     """Run the tests as root. Default: the unprivileged user ``factory`` (uid 10001), which owns /testbed;
     only a test suite that must write system paths needs root."""
@@ -54,6 +60,14 @@ class Recipe(BaseModel):
     def _known_python(cls, value: str) -> str:
         if value not in DEBIAN_PYTHONS:
             raise ValueError(f"python_version must be one of {', '.join(DEBIAN_PYTHONS)}, not {value!r}")
+        return value
+
+    @field_validator("local_projects")
+    @classmethod
+    def _local_paths(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not _LOCAL_PROJECT.match(p) or ".." in p.split("[")[0].split("/")]
+        if bad:
+            raise ValueError(f"local project(s) must be paths inside the repository: {', '.join(bad)}")
         return value
 
     @field_validator("env", "test_env")

@@ -16,6 +16,7 @@ from packaging.requirements import Requirement
 from agents.builder.explorer import SetupFacts, explore
 from agents.builder.poetry_specs import pep440
 from agents.builder.static_python import read_setup_py
+from factory.core.recipe import Recipe
 from factory.mining.mirror import Snapshot, open_mirror
 
 SETUPTOOLS = "python -m pip install --upgrade setuptools wheel"
@@ -227,6 +228,30 @@ def test_bare_urls_a_test_configuration_installs_are_named_unreachable(make_repo
     snapshot = Snapshot(open_mirror(str(repo.root), tmp_path / "sub-mirrors"), repo.text("rev-parse", "HEAD"))
     assert explore(snapshot).unreachable == [
         "git submodule tests/toml-test (https://github.com/BurntSushi/toml-test.git)"]
+
+
+def test_projects_inside_the_repository_a_test_configuration_installs(make_repo, tmp_path: Path) -> None:
+    """pallets/flask's tox installs ``examples/tutorial[test]``, whose conftest imports ``flaskr``: such a path
+    becomes a local project the instance image installs (never a requirement for the shared env image);
+    a path that leaves the repository, is missing or holds no project is no local project."""
+    tox = ("[testenv]\ndeps =\n    -r requirements/tests.txt\n    examples/tutorial[test]\n"
+           "    -e ./plugins/extra/\n    examples/empty\n    examples/missing[test]\n    ../outside\n"
+           "    examples/tutorial[test,$(id)]\n")
+    files = {"setup.py": SETUP_PY, "tox.ini": tox, "requirements/tests.txt": "pytest\nfile:docs/theme\n",
+             "examples/tutorial/setup.py": SETUP_PY, "examples/empty/README": "",
+             "plugins/extra/pyproject.toml": PROJECT, "docs/theme/setup.cfg": "[metadata]\nname = t\n",
+             "../outside/setup.py": SETUP_PY}
+    facts = explored(make_repo, tmp_path, {k: v for k, v in files.items() if not k.startswith("..")})
+    assert facts.local_projects == ["docs/theme", "examples/tutorial[test]", "plugins/extra"]
+    assert facts.recipe().local_projects == facts.local_projects
+    assert installed(facts) == [["."]]  # nothing of them reaches the env image (pytest: its own last step)
+    assert not facts.unreachable
+
+
+@pytest.mark.parametrize("path", ["../x", "/abs", "a/../../x", "x[test];rm", "x y", "-e x", "x[$(id)]"])
+def test_a_recipe_refuses_a_local_project_outside_the_repository(path: str) -> None:
+    with pytest.raises(ValueError, match="local project"):
+        Recipe(python_version="3.11", install_commands=[], local_projects=[path])
 
 
 def test_noxfile_installs_of_test_sessions(make_repo, tmp_path: Path) -> None:

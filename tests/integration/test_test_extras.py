@@ -56,7 +56,7 @@ def make_repo_with_an_example_project(root: Path) -> Path:
     """pallets/flask's shape: tox installs ``examples/tutorial[test]``, and the suite imports that example."""
     g = new_repo(root, "acme/withexample")
     g.commit("Initial import", {
-        "setup.py": SETUP_PY.replace("extrasvar", "withexample").replace("EXTRAS = {\"tests\": [\"six\"]}", "EXTRAS = {}"),
+        "setup.py": SETUP_PY.replace("extrasvar", "withexample").replace('{"tests": ["six"]}', "{}"),
         "tox.ini": "[testenv]\ndeps =\n    pytest\n    examples/tutorial[test]\ncommands = pytest tests\n",
         "src/withexample/__init__.py": "",
         "src/withexample/calc.py": "def double(x):\n    return x * 3\n",

@@ -68,6 +68,9 @@ $UV -q pytest || echo "LABEL: pytest install failed"
 if [ "$(python -c 'import sys; print(sys.version_info >= (3, 11))')" = True ] && [ "$CUTOFF" \< 2023-01-01 ]; then
   uv pip install --python /opt/venv/bin/python -q --exclude-newer 2023-06-01T00:00:00Z --upgrade pytest
 fi
+# A later install may have put a released copy of the package over the editable one (markupsafe: a test
+# requirement depends on it): the tests must import the work tree, so the editable install comes last.
+[ "$EDITABLE" = 1 ] && { $UV -q --no-deps --reinstall -e . || echo "LABEL: editable reinstall failed"; }
 run() {
   [ "$EDITABLE" = 1 ] || $UV -q --no-deps --reinstall --refresh . >/dev/null 2>&1  # no cached build of the base
   files=$(for f in $TESTS; do case "${f##*/}" in test_*.py|*_test.py) [ -e "$f" ] && echo "$f";; esac; done)
@@ -228,12 +231,15 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("labels.jsonl"))
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "label-real")
     p.add_argument("--relabel-unknown", action="store_true", help="try the unknown ones in --out again")
+    p.add_argument("--relabel", action="append", default=[], metavar="ID",
+                   help="label this sampled candidate again (repeatable); its new line counts")
     args = p.parse_args()
     done = set()
     if args.out.is_file():
         last = {(row := json.loads(line))["instance_id"]: row["label"]
                 for line in args.out.read_text().splitlines() if line.strip()}
-        done = {i for i, label in last.items() if not (args.relabel_unknown and label == "unknown")}
+        done = {i for i, label in last.items()
+                if not (args.relabel_unknown and label == "unknown") and i not in args.relabel}
     todo = [c for c in sample(candidates(args.db), args.sample, args.seed) if c["instance_id"] not in done]
     print(f"labelling {len(todo)} candidate(s) ({len(done)} already in {args.out}); logs in {args.work}")
     for n, cand in enumerate(todo, 1):

@@ -49,6 +49,8 @@ class StreamResults:
     """Why the stream cannot be trusted (cut at its cap, not JSON): such a run never grades a pass."""
     collected: list[str] | None = None
     """Node ids pytest collected, canaries left out (``--collect-only`` runs: the node-id check)."""
+    running: str | None = None
+    """The test that started and never reached its teardown report: the one running when the process died."""
 
 
 _RANK = {TestOutcome.PASSED: 0, TestOutcome.SKIPPED: 1, TestOutcome.FAILED: 2, TestOutcome.ERROR: 3}
@@ -100,7 +102,12 @@ def parse_stream(text: str | None, canary_names: tuple[str, ...] | set[str]) -> 
         if "exitstatus" in record:
             out.exitstatus = record["exitstatus"] if isinstance(record["exitstatus"], int) else None
             continue
+        if isinstance(record.get("start"), str):
+            out.running = record["start"]
+            continue
         nodeid = record.get("nodeid")
+        if nodeid == out.running and record.get("when") == "teardown":
+            out.running = None
         outcome = _outcome(record)
         if not isinstance(nodeid, str) or not nodeid or outcome is None:
             continue

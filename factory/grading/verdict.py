@@ -82,6 +82,9 @@ def grade_files(log: str, files: dict[str, bytes], *, timed_out: bool = False, o
         grade = RunGrade("error", code, tests, infra_error="internal", note=(
             "the grader's own pytest guard failed in this environment (our bug, not the candidate's): "
             + crash.group(0).strip()[:300]))
+    elif crashed := _candidate_crash(log, code):
+        grade = _crashed_run(code, stream, crashed, set(names))
+        tests, failures = grade.tests, grade.failures
     else:
         tampered = canary_problem(stream, canaries) or stream.broken
         tampered = tampered or _junit_contradiction(text(JUNIT_FILE), tests, canaries)
@@ -121,6 +124,32 @@ def _guard_crash(log: str) -> re.Match | None:
         if "/tmp/factory-guard" not in innermost:
             log = log.replace(dump.group(0), "")
     return _GUARD_CRASH.search(log)
+
+
+def _candidate_crash(log: str, code: int) -> str:
+    """The first line of faulthandler's dump (``Fatal Python error: Segmentation fault``) when the test process
+    died of a signal (exit code above 128) in a frame that is not ours, else ""."""
+    if code <= 128:
+        return ""
+    for dump in _FAULT_DUMP.finditer(log):
+        if "/tmp/factory-guard" not in dump.group(1).splitlines()[0]:
+            return dump.group(0).splitlines()[0].strip()
+    return ""
+
+
+def _crashed_run(code: int, stream, crash: str, canary_names: set[str]) -> RunGrade:
+    """A run whose test process crashed in the candidate's code: a failing run, never a pass, whatever the
+    stream holds (so the canaries, which the crash kept from reporting, need no check), and the test that
+    was running is failed by the crash — pallets/markupsafe's fix repairs the C code its new test
+    segfaulted in: before the fix that test fails by crashing, after it passes."""
+    tests, failures = dict(stream.tests), dict(stream.failures)
+    running = stream.running
+    where = ""
+    if running and running.rsplit("::", 1)[-1] not in canary_names:
+        tests[running] = TestOutcome.FAILED
+        failures[running] = f"the test process crashed while it ran: {crash}"
+        where = f" while {running} ran"
+    return RunGrade("fail", code, tests, failures=failures, note=f"exit code {code}: {crash}{where}")
 
 
 def _seconds(value: str | None) -> float | None:

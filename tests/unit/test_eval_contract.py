@@ -272,6 +272,43 @@ def test_a_test_that_crashes_the_interpreter_fails_its_run_and_is_not_called_a_c
     assert (ours.verdict, ours.infra_error) == ("error", "internal")
 
 
+CRASHED = "tests/test_html.py::test_exception_custom_html"
+
+
+def _crash_log() -> str:
+    return ("tests/test_html.py .Fatal Python error: Segmentation fault\n\n"
+            "Current thread 0x00007fe78fbd1740 (most recent call first):\n"
+            '  File "/testbed/tests/test_html.py", line 21 in test_exception_custom_html\n'
+            '  File "/tmp/factory-guard.Ab12Cd/factory_launch.py", line 53 in <module>\n')
+
+
+def test_the_test_running_when_the_process_crashed_fails_by_the_crash() -> None:
+    """pallets/markupsafe-109: before its fix the new test segfaults pytest, which never reports it nor the
+    canaries after it. The crash fails that test (the run stays a fail, its canaries need no check), so the
+    fix that repairs the C code is a fail-to-pass, not "no target test ran"."""
+    started = [{"start": PLACED[1]["nodeid"]}, canary_reports()[1], {"start": CRASHED},
+               {"nodeid": CRASHED, "when": "setup", "outcome": "passed"}]
+    grade = grade_files(_crash_log(), files(STATUS + "exit_code=139\n", [*PLACED, *started]))
+    assert (grade.verdict, grade.tampered) == ("fail", "")
+    assert grade.tests == {CRASHED: TestOutcome.FAILED}
+    assert "Segmentation fault" in grade.failures[CRASHED] and CRASHED in grade.note
+    finished = [*started, {"nodeid": CRASHED, "when": "call", "outcome": "passed"},
+                {"nodeid": CRASHED, "when": "teardown", "outcome": "passed"}]  # crashed later, at exit
+    later = grade_files(_crash_log(), files(STATUS + "exit_code=139\n", [*PLACED, *finished]))
+    assert later.verdict == "fail" and later.tests == {CRASHED: TestOutcome.PASSED}
+    in_canary = [*PLACED, {"start": PLACED[0]["nodeid"]}]  # a canary is never a target test
+    assert grade_files(_crash_log(), files(STATUS + "exit_code=139\n", in_canary)).tests == {}
+
+
+@pytest.mark.parametrize("code", ["0", "1"])
+def test_a_printed_crash_dump_without_a_crash_changes_nothing(code: str) -> None:
+    """A patch may print a fake faulthandler dump: without a death by signal (exit code above 128) it is text,
+    and a run whose canaries went missing is still tampered."""
+    records = [{"start": CRASHED}, PASSED_X]
+    grade = grade_files(_crash_log(), files(STATUS + f"exit_code={code}\n", records))
+    assert grade.verdict == "fail" and "tampered" in grade.note and CRASHED not in grade.tests
+
+
 def test_a_broken_pytest_in_the_environment_is_not_called_a_crash_of_the_guard(tmp_path) -> None:
     """itsdangerous's 2020 environments hold a pytest that cannot be imported on their Python at all."""
     import sys

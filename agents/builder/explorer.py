@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from agents.builder.test_needs import gather
+from agents.builder.test_needs import added_by_fix, gather
 from factory.core.dependency_policy import released_by
 from factory.core.recipe import Recipe, fingerprint
 from factory.core.settings import DEBIAN_PYTHONS
@@ -197,8 +197,9 @@ def _submodules(snapshot: Snapshot) -> list[str]:
             for s in parser.sections() if s.startswith("submodule")]
 
 
-def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
-    """Setup facts for the repository at ``snapshot`` (deterministic: same commit, same facts)."""
+def explore(snapshot: Snapshot, default_python: str = "3.11", fixed: Snapshot | None = None) -> SetupFacts:
+    """Setup facts for the repository at ``snapshot`` (deterministic: same commit, same facts); with ``fixed``
+    (the fix commit), the test requirements the fix adds (``test_needs.added_by_fix``) are installed too."""
     files = snapshot.files()
     pyproject = _pyproject(snapshot)
     cfg = _setup_cfg(snapshot)
@@ -242,6 +243,11 @@ def explore(snapshot: Snapshot, default_python: str = "3.11") -> SetupFacts:
     for _, reqs in needs.installs:
         if (command := _pip_install(reqs, constraints)) not in commands:
             commands.append(command)
+    added = added_by_fix(needs, gather(fixed, _pyproject(fixed), _setup_cfg(fixed))) if fixed else []
+    if added:  # beyond what the base declares: one that cannot be installed leaves the base's env standing
+        commands.append(_pip_install(added, constraints) + " || echo 'factory: the test requirements the fix"
+                        " adds could not be installed'")
+        notes.append(f"the fix adds test requirement(s): {', '.join(added)}")
     commands = [c for c in commands if c != PYTEST] + [PYTEST]  # pytest last, once
     notes.extend(needs.notes)
 

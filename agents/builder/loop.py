@@ -104,7 +104,8 @@ class Builder:
         self.ctx = ctx
         self.candidate = candidate
         self.snapshot = Snapshot(mirror, candidate.base_commit)
-        self.facts = explorer.explore(self.snapshot, ctx.settings.images.default_python)
+        self.facts = explorer.explore(self.snapshot, ctx.settings.images.default_python,
+                                      fixed=Snapshot(mirror, candidate.fix_commit))
         self.base_date = mirror.repo.commit(candidate.base_commit).committed_datetime
         """Date of base_commit: the dependency cut-off and the memory pool's notion of "when"."""
         self.scm_version = environment_manager.scm_version(candidate.version)

@@ -34,6 +34,12 @@ PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 _BARE_MARKER_VERSION = re.compile(r"(python_(?:full_)?version\s*(?:[<>!=~]=?|===?)\s*)(\d[\w.*]*)")
 """A marker comparing the Python version with an unquoted number (``python_version>=3.0``): invalid PEP 508,
 yet tox and old pip accepted it, and real tox files hold it (jd/tenacity)."""
+_BRANCH_HEAD = re.compile(r"/archive/(?:refs/heads/)?(?:main|master|develop|dev)\.(?:tar\.gz|zip)$"
+                          r"|@(?:main|master|develop|dev)(?:#.*)?$", re.I)
+"""A URL requirement that follows a branch (``jinja2 @ https://github.com/pallets/jinja/archive/refs/heads/
+main.tar.gz``, ``x @ git+https://…@main``): what it installs changes every day, so no build anywhere can give
+the commit's version of it; its project as released by the cut-off stands in, and the suite is not the one it
+was written for (``unreachable``)."""
 URL = re.compile(r"^(?:[a-z]+\+)?(?:https?|ftp|ssh)://", re.I)
 MAX_INCLUDES = 50
 
@@ -54,6 +60,13 @@ def valid_requirement(raw: str, where: str, notes: list[str]) -> str | None:
                 return str(Requirement(repaired))
         notes.append(f"{where}: dropped invalid requirement {text[:80]!r} ({str(exc).splitlines()[0][:80]})")
         return None
+
+
+def _released(requirement: str) -> str:
+    """``name[extra] @ url ; marker`` -> ``name[extra] ; marker``."""
+    req = Requirement(requirement)
+    req.url = None
+    return str(req)
 
 
 def valid_extra(name: str) -> bool:
@@ -154,6 +167,10 @@ class RequirementReader:
                 self.unreachable.append(text)
             return []
         requirement = valid_requirement(_OPTION_TAIL.sub("", text), where, self.notes)
+        if requirement and _BRANCH_HEAD.search(Requirement(requirement).url or ""):
+            self.unreachable.append(requirement)
+            requirement = _released(requirement)
+            self.notes.append(f"{where}: {requirement.split(';')[0]} from a branch head, installed as released")
         return [requirement] if requirement else []
 
     def local_project(self, text: str) -> str | None:

@@ -18,6 +18,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from agents.builder.poetry_specs import table_requirement
@@ -292,3 +293,23 @@ def gather(snapshot: Snapshot, pyproject: dict, cfg: configparser.ConfigParser) 
     needs.unreachable = list(dict.fromkeys(g.reader.unreachable))
     needs.local_projects = list(g.reader.local_projects)
     return needs
+
+
+def added_by_fix(base: TestNeeds, fixed: TestNeeds) -> list[str]:
+    """Test requirements the fix commit declares whose projects the base commit does not name at all
+    (psf/requests' fix adds ``trustme`` to requirements-dev.txt, which its new conftest imports; hukkin/tomli's
+    adds ``python-dateutil`` to its poetry dev-dependencies): the environment of the fix's own tests holds them.
+    A changed version of a project the base already names is not taken: the base's environment stands."""
+    known = {_name(r) for r in base.requirements} | {_name(r) for _, reqs in base.installs for r in reqs}
+    known |= {_name(r) for r in base.before}
+    added: list[str] = []
+    for _, reqs in fixed.installs:
+        added.extend(r for r in reqs if _name(r) not in known and r not in added)
+    return added
+
+
+def _name(requirement: str) -> str:
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except InvalidRequirement:
+        return requirement

@@ -230,6 +230,18 @@ def test_bare_urls_a_test_configuration_installs_are_named_unreachable(make_repo
         "git submodule tests/toml-test (https://github.com/BurntSushi/toml-test.git)"]
 
 
+def test_a_requirement_that_follows_a_branch_is_installed_as_released(make_repo, tmp_path: Path) -> None:
+    """pallets/flask-e37e871's requirements pin ``jinja2 @ …/archive/refs/heads/main.tar.gz``: it changes every
+    day (and GitHub is out of reach here), so the env build failed. The project as released by the cut-off
+    stands in, and the suite is known not to be the one it was written for; a tag or sha pin is kept."""
+    tests = ("jinja2 @ https://github.com/pallets/jinja/archive/refs/heads/main.tar.gz\n"
+             "click @ git+https://github.com/pallets/click@master ; python_version >= '3.7'\n"
+             "b @ git+https://github.com/a/b@v1.2\n")
+    facts = explored(make_repo, tmp_path, {"setup.py": SETUP_PY, "requirements/tests.txt": tests})
+    assert installed(facts) == [["."], ["jinja2", 'click; python_version >= "3.7"', "b @ git+https://github.com/a/b@v1.2"]]
+    assert [u.split(" @ ")[0] for u in facts.unreachable] == ["jinja2", "click"]
+
+
 def test_projects_inside_the_repository_a_test_configuration_installs(make_repo, tmp_path: Path) -> None:
     """pallets/flask's tox installs ``examples/tutorial[test]``, whose conftest imports ``flaskr``: such a path
     becomes a local project the instance image installs (never a requirement for the shared env image);
@@ -252,6 +264,26 @@ def test_projects_inside_the_repository_a_test_configuration_installs(make_repo,
 def test_a_recipe_refuses_a_local_project_outside_the_repository(path: str) -> None:
     with pytest.raises(ValueError, match="local project"):
         Recipe(python_version="3.11", install_commands=[], local_projects=[path])
+
+
+def test_test_requirements_the_fix_adds_are_installed_too(make_repo, tmp_path: Path) -> None:
+    """psf/requests-e253eba adds ``trustme`` to requirements-dev.txt and a conftest that imports it; built from
+    the base's files alone every test errored (``build_failed(env_broken)``). A new project is installed (an
+    install that fails leaves the base's env standing); a changed pin of a project the base names is not."""
+    repo = make_repo()
+    repo.commit("base", {"setup.py": SETUP_PY, "requirements-dev.txt": "pytest>=6\nsix\n"})
+    base = repo.text("rev-parse", "HEAD")
+    repo.commit("fix", {"requirements-dev.txt": "pytest>=7\nsix\ntrustme\n", "src/pkg/__init__.py": "x = 1\n"})
+    mirror = open_mirror(str(repo.root), tmp_path / "mirrors")
+    facts = explore(Snapshot(mirror, base), fixed=Snapshot(mirror, repo.text("rev-parse", "HEAD")))
+    (command,) = [c for c in facts.install_commands if "trustme" in c]
+    assert shlex.split(command.split(" || ")[0])[4:] == ["trustme"] and " || echo " in command
+    assert "the fix adds test requirement(s): trustme" in facts.notes
+    assert not any("pytest>=7" in c for c in facts.install_commands)
+    alone = explore(Snapshot(mirror, base))
+    assert not any("trustme" in c for c in alone.install_commands)
+    same = explore(Snapshot(mirror, base), fixed=Snapshot(mirror, base))
+    assert same.install_commands == alone.install_commands and same.fingerprint() == alone.fingerprint()
 
 
 def test_noxfile_installs_of_test_sessions(make_repo, tmp_path: Path) -> None:

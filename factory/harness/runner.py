@@ -4,8 +4,9 @@ Per prediction: refuse a patch whose paths escape the repository (``patch_safety
 instance's eval script in its image with the model patch applied first (``grading.runner.run_eval``: fresh
 sandboxed container, network off, limits, a timeout that kills). The eval script resets the target
 test files to base_commit, removes files the test patch creates and applies the test patch itself, so
-a patch that edits or deletes the tests cannot win; the verdict comes from the last exit-code marker the
-script prints and the JUnit report, so fake markers or PASSED lines cannot win either.
+a patch that edits or deletes the tests cannot win; the verdict comes from the root-only status file and
+per-test results (docs/grading.md), never from the log, so fake markers (ours or SWE-bench's) or PASSED
+lines cannot win either.
 
 Each prediction's files go to its log folder and its result to a row of ``eval_results``. Resume is
 content-addressed: a graded result is reused, without starting a container, only when the instance, the
@@ -122,7 +123,8 @@ class _Runner:
             "seconds": seconds, "reused_from": reused_from, "log_dir": str(log_dir) if log_dir else "",
         })
         return InstanceResult(inst.instance_id, pred.model, verdict.status, verdict.reason, verdict.report,
-                              seconds, grade.test_seconds if grade else None, reused_from, log_dir)
+                              seconds, grade.test_seconds if grade else None, reused_from, log_dir,
+                              grade.infra_error if grade is not None and verdict.status == "error" else "")
 
 
 def _image_ids(client, images: Iterable[str]) -> dict[str, str]:

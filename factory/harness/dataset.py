@@ -124,6 +124,7 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
             "status": inst.status.value,
             "reason": inst.reason,
             "image": inst.image,
+            "image_name": inst.image,  # the field mini-swe-agent's SWE-bench runner reads (else a docker.io name)
             "builder": inst.builder,
             "env_image": env.image_tag if env else "",
             "python_version": env.python_version if env else "",

@@ -87,7 +87,7 @@ def test_mini_swe_agent_swebench_runner_on_the_hf_export_submits_gold_that_facto
     started = time.time()
     with ScriptedLLM(_scripted_solver(records), models=("scripted",)) as llm:
         command = [
-            sys.executable, "-m", "minisweagent.run.benchmarks.swebench",
+            str(Path(sys.executable).parent / "mini-extra"), "swebench",  # its CLI, as a user types it
             "--subset", str(subset), "--split", "test", "-o", str(out), "-w", "3", "--model", MODEL,
             "-c", "swebench.yaml",
             "-c", f"model.model_kwargs.api_base={llm.url}", "-c", "model.model_kwargs.api_key=scripted-key",

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from factory.cli.build import print_counts
-from factory.cli.common import ConfigOption, DbOption, open_store, out, project_settings
+from factory.cli.common import ConfigOption, DbOption, open_store, out, project_settings, setting_help
 from factory.core.errors import UserError
 
 
@@ -49,24 +49,31 @@ def status(
 
 def export(
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to write (default: the project file's export.out).")
+        Path | None, typer.Option("--out", help="File (jsonl, parquet) or directory (hf) to write (default: the "
+                                  "project file's export.out).")
     ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help=setting_help("export.format"))] = None,
     include_all: Annotated[bool, typer.Option("--all", help="Also export rejected/failed instances.")] = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write valid instances as SWE-bench-compatible JSONL.
+    """Write valid instances as a SWE-bench-compatible dataset (JSONL, parquet, or a Hugging Face directory).
 
-    Example: factory export --out dataset.jsonl
+    Example: factory export --out dataset.jsonl; factory export --format hf --out dataset-hf
     """
-    from factory.pipeline.export import export_jsonl
+    from factory.pipeline.export import FORMATS, export
 
     project = project_settings(config, db)
+    fmt = fmt or project.export.format
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}", f"pass --format {' | '.join(FORMATS)}")
     if out_path is None:
         if project.path is None:
             raise UserError("no --out given and no project file", "pass --out FILE.jsonl (or --config factory.toml)")
         out_path = project.resolve(project.export.out)
+    if fmt != "jsonl" and out_path.suffix == ".jsonl":
+        raise UserError(f"--format {fmt} does not write JSONL, but the output is {out_path}",
+                        "pass --out DIR for hf or --out FILE.parquet for parquet")
     with open_store(project) as store:
-        n = export_jsonl(store, out_path, include_all or project.export.include_all)
+        n = export(store, out_path, fmt, include_all or project.export.include_all)
     out.print(f"wrote {n} instance(s) to {out_path}")
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -171,6 +171,9 @@ class ExportSettings(Section):
 
     out: Path = Path("dataset.jsonl")
     """Where the export flow writes the dataset (in factory.toml: relative to the file)."""
+    format: Literal["jsonl", "parquet", "hf"] = "jsonl"
+    """`jsonl` (SWE-bench rows, one per line), `parquet` (one file, explicit types) or `hf` (a directory
+    `datasets.load_dataset(DIR, split="test")` and mini-swe-agent's `--subset` load); types in docs/dataset.md."""
     include_all: bool = False
     """Also export rejected / failed instances (for analysis, not training)."""
 

@@ -142,6 +142,7 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
             "status": inst.status.value,
             "reason": inst.reason,
             "image": inst.image,
+            "image_name": inst.image,  # the field mini-swe-agent's SWE-bench runner reads (else a docker.io name)
             "log_parser": SWEBENCH_LOG_PARSER,
             "eval_type": SWEBENCH_EVAL_TYPE,
             "builder": inst.builder,

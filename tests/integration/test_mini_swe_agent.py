@@ -26,6 +26,7 @@ import pytest
 
 from factory.pipeline.export import export_hf
 from tests.llm_server import ScriptedLLM
+from tests.swebench_tools import swebench_eval
 
 MODEL = "openai/scripted"  # litellm's OpenAI provider: it sends model "scripted" to our api_base
 SUBMIT = "COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
@@ -123,6 +124,11 @@ def test_mini_swe_agent_swebench_runner_on_the_hf_export_submits_gold_that_facto
     assert f"{MODEL}: 3/3 resolved" in graded.stdout, graded.output
     summary = json.loads((tmp_path / "reports" / "openai__scripted.mini-swe.json").read_text())
     assert summary["resolved_ids"] == sorted(preds)
+    swebench_dir = tmp_path / "swebench"  # the same preds.json, graded by SWE-bench's own harness
+    swebench_dir.mkdir()
+    theirs, printed, _ = swebench_eval(pipeline.export_path, str(out / "preds.json"), "mini-sb", swebench_dir,
+                                       model=MODEL)
+    assert sorted(theirs["resolved_ids"]) == sorted(preds), printed[-3000:]
 
 
 @pytest.mark.parametrize("shell", [["bash", "-lc"], ["bash", "-c"]])

@@ -17,29 +17,14 @@ container as root in ``/testbed`` and calls ``git`` there (apply, diff): the ins
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import docker
 
+from tests.swebench_tools import swebench_eval
+
 NOT_A_FIX = "NOTES.md"
 """A wrong prediction: it adds this file (it applies everywhere) and fixes nothing."""
-
-
-def swebench_eval(dataset: Path, predictions: str, run_id: str, cwd: Path) -> tuple[dict, str, float]:
-    """Run swebench's harness; return its run summary, what it printed and the seconds it took."""
-    command = [sys.executable, "-m", "swebench.harness.run_evaluation", "--dataset_name", str(dataset),
-               "--predictions_path", predictions, "--run_id", run_id, "--max_workers", "3", "--timeout", "300",
-               "--report_dir", str(cwd)]
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=900)
-    seconds = time.monotonic() - started
-    printed = done.stdout + done.stderr
-    assert done.returncode == 0, printed[-4000:]
-    model = "gold" if predictions == "gold" else "not-a-fix"
-    return json.loads((cwd / f"{model}.{run_id}.json").read_text()), printed, seconds
 
 
 def test_swebench_resolves_gold_and_nothing_else(pipeline, tmp_path: Path, docker_client: docker.DockerClient):

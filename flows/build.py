@@ -24,6 +24,7 @@ from flows.common import (
     backoff,
     load_project,
     open_store,
+    report_planned,
     retry_on_infra_only,
     run_candidate,
     run_name,
@@ -117,6 +118,7 @@ def build_flow(
         pending = plan(store, instances, rebuild, retry_rejected)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
                     settings.db_path)
+        report_planned(pending)
         summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": [],
                          "settings": options.model_dump(mode="json")}
         if not pending:

@@ -95,9 +95,26 @@ def project_settings(
 
 
 def open_store(settings: Project):
+    """The store for a command that writes: it holds the writer lock, so it fails at once (naming the
+    holder's PID) while another factory process writes the same file."""
     from factory.store import Store
 
     return Store(settings.db_path)
+
+
+def open_reader(settings: Project):
+    """The store for a command that only looks (``status``, ``eval-status``, ``export``): read-only, no
+    writer lock, so it answers while ``factory build`` runs. A file that does not exist yet, or that an
+    older factory wrote (pending migrations), is created / migrated first when no one is writing it."""
+    from factory.store import Store
+
+    if settings.db_path.exists():
+        reader = Store(settings.db_path, read_only=True)
+        if not reader.pending_migrations():
+            return reader
+        reader.close()
+    Store(settings.db_path).close()  # StoreLocked (with the holder's PID) if a writer has the file
+    return Store(settings.db_path, read_only=True)
 
 
 @contextmanager
@@ -124,20 +141,21 @@ def flow_paths(settings: Project) -> dict[str, str]:
     return {"db": str(settings.db_path), "home": str(settings.home)}
 
 
-def run_flow(flow_fn, on_done=None, **params):
+def run_flow(flow_fn, on_done=None, watcher=None, **params):
     """Run a Prefect flow in this process, CLI-style: Prefect's console lines off (the UI keeps them), our
-    progress on, and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
+    progress on (``watcher``: a :class:`flows.common.Watch`; ``on_done`` alone: told each finished
+    instance), and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
     import os
 
-    from flows.common import on_instance_done, quiet_console, require_api
+    from flows.common import Watch, quiet_console, require_api, watch
 
     require_api()
     quiet_console()
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]no PREFECT_API_URL: using Prefect's temporary local server (set PREFECT_API_URL, e.g. "
                       "from `prefect server start`, to keep runs in the UI and skip its start-up)[/]")
-    token = on_instance_done.set(on_done)
+    token = watch.set(watcher or Watch(done=on_done))
     try:
         return flow_fn(**params)
     finally:
-        on_instance_done.reset(token)
+        watch.reset(token)

@@ -11,8 +11,9 @@ import typer
 from rich.table import Table
 
 from factory.cli.build import print_counts
-from factory.cli.common import ConfigOption, DbOption, open_store, out, project_settings
+from factory.cli.common import ConfigOption, DbOption, open_reader, out, project_settings
 from factory.core.errors import UserError
+from factory.core.models import IN_FLIGHT
 
 
 def status(
@@ -20,19 +21,24 @@ def status(
     list_all: Annotated[bool, typer.Option("--list", help="List every instance with its status.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Counts of instances per status and reason.
+    """Counts of instances per status and reason; works while `factory build` runs (it only reads).
+
+    The JSON also says how many instances are stored (``total``) and which are being built or validated right now
+    (``in_progress``).
 
     Example: factory status --json
     """
     settings = project_settings(db=db)
-    with open_store(settings) as store:
+    with open_reader(settings) as store, store.session():  # one consistent view, then the file is free again
         counts = store.counts()
+        instances = store.instances()
         if as_json:
-            payload: dict = {"counts": counts}
+            payload: dict = {"counts": counts, "total": len(instances),
+                             "in_progress": [i.instance_id for i in instances if i.status in IN_FLIGHT]}
             if list_all:
                 payload["instances"] = [
                     {"instance_id": i.instance_id, "status": i.status.value, "reason": i.reason}
-                    for i in store.instances()
+                    for i in instances
                 ]
             out.print_json(json.dumps(payload))
             return
@@ -41,7 +47,7 @@ def status(
             table = Table(show_header=True)
             for col in ("instance", "status", "reason", "detail"):
                 table.add_column(col)
-            for inst in store.instances():
+            for inst in instances:
                 table.add_row(inst.instance_id, inst.status.value, inst.reason, inst.detail.splitlines()[0][:80]
                               if inst.detail else "")
             out.print(table)
@@ -66,7 +72,7 @@ def export(
         if project.path is None:
             raise UserError("no --out given and no project file", "pass --out FILE.jsonl (or --config factory.toml)")
         out_path = project.resolve(project.export.out)
-    with open_store(project) as store:
+    with open_reader(project) as store, store.session():
         n = export_jsonl(store, out_path, include_all or project.export.include_all)
     out.print(f"wrote {n} instance(s) to {out_path}")
 

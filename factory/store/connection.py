@@ -35,10 +35,11 @@ import duckdb
 
 from factory.core.errors import UserError
 
-#: Seconds an open waits while another process has the DuckDB file open for one query or transaction.
-#: Factory processes hold it for milliseconds; only a foreign program (a duckdb shell, a notebook) holds
-#: it longer, and then the message names it.
-BUSY_WAIT = 30.0
+#: Seconds an open waits while another process has the DuckDB file open for one query or transaction
+#: (readers, writers). Factory processes hold it for milliseconds (an export: seconds); only a foreign
+#: program (a duckdb shell, a notebook) holds it longer, and then the message names it. A writer waits
+#: longer: giving up stops its run, while a reader (``factory status``) had better answer soon.
+BUSY_WAIT = {True: 10.0, False: 60.0}
 
 
 def now() -> datetime:
@@ -131,11 +132,11 @@ class Connection:
         read_only: bool = False,
         lock_wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
-        busy_wait: float = BUSY_WAIT,
+        busy_wait: float | None = None,
     ):
         self.path = Path(path)
         self.read_only = read_only
-        self.busy_wait = max(busy_wait, lock_wait)
+        self.busy_wait = max(BUSY_WAIT[read_only] if busy_wait is None else busy_wait, lock_wait)
         self._closed = False
         self._make_parent()
         self._file = _shared(self.path)

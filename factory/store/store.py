@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from factory.store.candidates import Candidates
-from factory.store.connection import BUSY_WAIT
 from factory.store.env_memory import EnvMemory
 from factory.store.environments import Environments
 from factory.store.eval_results import EvalResults
@@ -34,14 +33,15 @@ class Store(
         read_only: bool = False,
         lock_wait: float = 0.0,
         on_wait: Callable[[str], None] | None = None,
-        busy_wait: float = BUSY_WAIT,
+        busy_wait: float | None = None,
     ):
         """``read_only`` (for checks like ``factory doctor``): no migration runs, nothing is written.
 
         ``lock_wait``: seconds a writer waits while another process writes the file (scheduled flows that
         overlap queue up instead of failing); 0 fails at once with a message naming the holder. ``on_wait``
         is told once that we are waiting, and why. ``busy_wait``: seconds an open of the file is retried
-        while another process has it open (for one query, normally; a foreign program may keep it). Readers
+        while another process has it open (for one query, normally; a foreign program may keep it; default
+        :data:`~factory.store.connection.BUSY_WAIT`). Readers
         never wait for a writer: the file is open only while one query or transaction runs
         (:mod:`factory.store.connection`).
         """

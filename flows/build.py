@@ -108,7 +108,7 @@ def build_flow(
     outcome}, "reaped_containers": [...], "llm": "llm:<model>" or "", "settings": the [build] settings
     this run used}``.
     """
-    from agents.llm import client_from_options
+    from agents.llm import client_from_options, describe_llm
 
     logger = get_run_logger()
     project = load_project(config, db, home, db_lock_wait)
@@ -128,7 +128,7 @@ def build_flow(
         llm, budget = client_from_options(store, settings)
         if llm is not None:
             summary["llm"] = ("replaying " if options.replay else "") + llm.label
-            logger.info("LLM builder: %s", summary["llm"])
+            logger.info("%s", describe_llm(settings))  # model, endpoint host and budget, before the first call
         session = open_session(store, settings, llm, budget, rebuild)
         summary["reaped_containers"] = session.reaped_containers
         if session.reaped_containers:

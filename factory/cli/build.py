@@ -73,12 +73,13 @@ def build(
 ) -> None:
     """Build environments and validate fail-to-pass for every pending candidate (the Prefect build flow).
 
-    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured). On a
+    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds — only with --llm (or \\[build]
+    llm = true in factory.toml) and a model; the model, endpoint host and budget are printed first. On a
     terminal a live bar shows done / total, valid so far, what runs and the ETA; elsewhere one numbered
     line per instance.
     Each default shown is the effective one here: built-in < factory.toml < FACTORY_* environment < flag.
 
-    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
+    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --llm --workers 2
 
     Example: factory build --retry-rejected no_tests_ran,error2pass
     """
@@ -98,8 +99,12 @@ def build(
         print_settings(settings, as_json)
         return
     options = settings.build
+    from agents.llm import describe_llm
     from flows.build import build_flow
 
+    plan_llm = describe_llm(settings)  # also stops here when --llm has no model to call
+    if plan_llm:
+        console.print(plan_llm)
     started = time.monotonic()
     summary = run_watched(
         "build", build_flow, BuildDisplay(console, "building"), config=str(settings.path) if settings.path else None,

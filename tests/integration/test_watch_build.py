@@ -1,5 +1,6 @@
 """Watching a real ``factory build`` (issue 16): ``factory status --json`` answers while the build runs, the
-build's plain output counts every instance, an empty store says how to mine.
+build's plain output counts every instance, an empty store says how to mine, and the LLM builder stays off
+unless asked for.
 
 Every command is the real CLI in a subprocess on the built-in example (its instances take several seconds
 to build and validate on the shared engine), with its own --db/--home in tmp_path.
@@ -65,9 +66,21 @@ def test_status_answers_while_a_build_runs(run_factory, spawn_factory, tmp_path)
     assert "7 candidate(s)" in output
 
 
-def test_build_of_an_empty_store_says_how_to_mine(run_factory, tmp_path):
+def test_build_of_an_empty_store_says_how_to_mine_and_a_model_in_the_environment_stays_unused(run_factory,
+                                                                                              tmp_path):
     where = ("--db", str(tmp_path / "f.duckdb"), "--home", str(tmp_path / "home"))
-    done = run_factory("build", *where)
+    cloud = {"OPENAI_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-canary-16", "OPENAI_BASE_URL": "https://127.0.0.1:9/v1"}
+    done = run_factory("build", *where, env=cloud)
     assert done.returncode == 0, done.output
     assert "no candidates" in done.stdout and "factory mine --git" in done.stdout
     assert "already built" not in done.stdout
+    assert "LLM builder" not in done.output  # OPENAI_MODEL alone does not turn it on
+
+    asked = run_factory("build", "--llm", "--max-llm-usd", "0.05", *where, env=cloud)
+    assert asked.returncode == 0, asked.output
+    first = asked.stderr.splitlines()[0]
+    assert first.startswith("LLM builder on: model gpt-4o-mini at 127.0.0.1:9;"), asked.stderr
+    assert "$0.05" in first and "sk-canary" not in asked.output
+
+    unset = run_factory("build", "--llm", *where, env={"FACTORY_LLM_MODEL": "", "OPENAI_MODEL": ""})
+    assert unset.returncode == 2 and "no model is configured" in unset.stderr, unset.output

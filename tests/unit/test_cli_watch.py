@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from factory.cli.build import nothing_to_do
 from factory.cli.progress import BuildDisplay
+from factory.core.errors import UserError
 from factory.core.models import Instance, Status
+from factory.core.resolve import resolve
 from factory.store import Store
 from tests.unit.test_store_lock import cand, held
 
@@ -122,3 +125,53 @@ def test_nothing_to_do_tells_an_empty_store_from_a_finished_one(tmp_path: Path) 
     done = {**empty, "valid": 2, "rejected": {"flaky": 1}}
     said = nothing_to_do(done, tmp_path / "f.duckdb", only=False)
     assert "all 3 candidate(s) are already built and validated" in said and "--rebuild" in said
+
+
+# ---- the LLM builder runs only when asked ----------------------------------------------------------
+
+LLM_ENV = {"OPENAI_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-canary-123",
+           "OPENAI_BASE_URL": "https://user:pw@llm.example.com:8443/v1"}
+
+
+def test_a_model_in_the_environment_does_not_turn_the_llm_builder_on() -> None:
+    from agents.llm.client import describe_llm, llm_settings_for_build
+
+    settings = resolve(None, environ=LLM_ENV)
+    assert settings.build.llm is False
+    assert llm_settings_for_build(settings) is None
+    assert describe_llm(settings) == ""
+
+
+def test_llm_on_names_model_host_and_budget_never_the_key() -> None:
+    from agents.llm.client import describe_llm
+
+    settings = resolve(None, environ=LLM_ENV, flags={"build.llm": True, "build.max_llm_usd": 0.1})
+    line = describe_llm(settings)
+    assert "gpt-4o-mini" in line and "llm.example.com:8443" in line
+    assert "$0.1" in line and "40 call(s)" in line and "3 round(s)" in line
+    assert "sk-canary" not in line and "pw" not in line
+
+
+def test_llm_on_without_a_model_is_a_user_error() -> None:
+    from agents.llm.client import describe_llm
+
+    settings = resolve(None, environ={}, flags={"build.llm": True})
+    with pytest.raises(UserError) as info:
+        describe_llm(settings)
+    assert "no model is configured" in info.value.what and "FACTORY_LLM_MODEL" in info.value.fix
+
+
+def test_build_llm_without_a_model_stops_before_any_work(tmp_path: Path) -> None:
+    blank = {name: "" for name in ("FACTORY_LLM_MODEL", "OPENAI_MODEL")}
+    done = factory("build", "--llm", "--db", str(tmp_path / "f.duckdb"), cwd=tmp_path, env=blank)
+    assert done.returncode == 2, done.stderr
+    assert "no model is configured" in done.stderr and "fix:" in done.stderr
+    assert not (tmp_path / "f.duckdb").exists()  # stopped before the flow opened the store
+
+
+def test_project_file_turns_the_llm_builder_on(tmp_path: Path) -> None:
+    from agents.llm.client import describe_llm
+
+    toml = tmp_path / "factory.toml"
+    toml.write_text('[build]\nllm = true\n[llm]\nmodel = "qwen"\nbase_url = "http://127.0.0.1:9/v1"\n')
+    assert describe_llm(resolve(toml, environ={})).startswith("LLM builder on: model qwen at 127.0.0.1:9")

@@ -10,7 +10,7 @@ run uses, so the help cannot promise what the run does not do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
@@ -102,19 +102,22 @@ def open_store(settings: Project):
     return Store(settings.db_path)
 
 
-def open_reader(settings: Project):
+@contextmanager
+def reading(settings: Project) -> Iterator:
     """The store for a command that only looks (``status``, ``eval-status``, ``export``): read-only, no
-    writer lock, so it answers while ``factory build`` runs. A file that does not exist yet, or that an
-    older factory wrote (pending migrations), is created / migrated first when no one is writing it."""
+    writer lock, so it answers while ``factory build`` runs; the file stays open for the block (one open,
+    one consistent view: keep the block to reads). A file that does not exist yet, or that an older factory
+    wrote (pending migrations), is created / migrated first when no one is writing it."""
     from factory.store import Store
 
     if settings.db_path.exists():
-        reader = Store(settings.db_path, read_only=True)
-        if not reader.pending_migrations():
-            return reader
-        reader.close()
+        with Store(settings.db_path, read_only=True) as reader, reader.session():
+            if not reader.pending_migrations():
+                yield reader
+                return
     Store(settings.db_path).close()  # StoreLocked (with the holder's PID) if a writer has the file
-    return Store(settings.db_path, read_only=True)
+    with Store(settings.db_path, read_only=True) as reader, reader.session():
+        yield reader
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from factory.cli.common import DbOption, console, open_reader, open_store, out, project_settings, resumable
+from factory.cli.common import DbOption, console, open_store, out, project_settings, reading, resumable
 from factory.core.errors import UserError
 
 
@@ -120,7 +120,7 @@ def eval_status(
     Example: factory eval-status agent-v1 --json
     """
     settings = project_settings(db=db)
-    with open_reader(settings) as store:
+    with reading(settings) as store:
         if run_id is None:
             rows = store.eval_runs()
             if as_json:

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from factory.cli.build import print_counts
-from factory.cli.common import ConfigOption, DbOption, open_reader, out, project_settings
+from factory.cli.common import ConfigOption, DbOption, out, project_settings, reading
 from factory.core.errors import UserError
 from factory.core.models import IN_FLIGHT
 
@@ -29,7 +29,7 @@ def status(
     Example: factory status --json
     """
     settings = project_settings(db=db)
-    with open_reader(settings) as store, store.session():  # one consistent view, then the file is free again
+    with reading(settings) as store:  # one consistent view, then the file is free again
         counts = store.counts()
         instances = store.instances()
         if as_json:
@@ -72,7 +72,7 @@ def export(
         if project.path is None:
             raise UserError("no --out given and no project file", "pass --out FILE.jsonl (or --config factory.toml)")
         out_path = project.resolve(project.export.out)
-    with open_reader(project) as store, store.session():
+    with reading(project) as store:
         n = export_jsonl(store, out_path, include_all or project.export.include_all)
     out.print(f"wrote {n} instance(s) to {out_path}")
 

@@ -143,8 +143,7 @@ class Connection:
         if not read_only:
             self._lock_waiting(lock_wait, on_wait)  # a writer's first use (the migrations) follows at once
         else:
-            with self._use():  # a file that is missing or not a database fails here, not at the first query
-                pass
+            self._require_file()  # a missing file fails here; one that is not a database at the first query
 
     def _make_parent(self) -> None:
         if self.read_only or self.path.parent.exists():
@@ -239,10 +238,14 @@ class Connection:
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, 0.25)
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        if self.read_only and not self.path.exists():
+    def _require_file(self) -> None:
+        if not self.path.exists():
             raise UserError(f"there is no database at {self.path} yet",
                             "mine candidates first (`factory mine --git PATH`), or pass --db (or FACTORY_DB)")
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self.read_only:
+            self._require_file()
         try:
             return duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException as exc:

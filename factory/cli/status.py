@@ -4,6 +4,7 @@ written from it."""
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -53,26 +54,59 @@ def status(
             out.print(table)
 
 
+class ExportFormat(StrEnum):
+    swebench = "swebench"
+    instances = "instances"
+
+
 def export(
     out_path: Annotated[
-        Path | None, typer.Option("--out", help="JSONL file to write (default: the project file's export.out).")
+        Path | None, typer.Option("--out", help="JSONL file to write (default: the project file's export.out; "
+                                                "with --format instances: <that>.all-instances.jsonl).")
     ] = None,
-    include_all: Annotated[bool, typer.Option("--all", help="Also export rejected/failed instances.")] = False,
+    fmt: Annotated[ExportFormat, typer.Option(
+        "--format", help="swebench: the SWE-bench dataset of valid instances. instances: every instance, rejected "
+                         "and failed too, for analysis, to a file whose name ends in instances.jsonl and whose rows "
+                         "say export_format = not a SWE-bench dataset.")] = ExportFormat.swebench,
+    include_all: Annotated[bool, typer.Option(
+        "--all", help="Refused: rejected instances have no FAIL_TO_PASS and do not belong in a SWE-bench dataset; "
+                      "use --format instances.")] = False,
     config: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
-    """Write valid instances as SWE-bench-compatible JSONL.
+    """Write valid instances as SWE-bench-compatible JSONL (or, with --format instances, every instance to a
+    separate analysis file). Only reads the store, so it works while `factory build` runs.
+
+    With \\[export] include_all = true in factory.toml the analysis file is written next to the dataset too.
 
     Example: factory export --out dataset.jsonl
+
+    Example: factory export --format instances --out dataset.all-instances.jsonl
     """
     from factory.pipeline.export import export_jsonl
+    from factory.pipeline.instances_export import check_name, default_path, export_instances
 
+    if include_all:
+        raise UserError("--all would write rejected and failed instances (empty FAIL_TO_PASS) into a SWE-bench "
+                        "dataset, where any harness grades them resolved",
+                        "export them apart: factory export --format instances (file <dataset>.all-instances.jsonl)")
     project = project_settings(config, db)
     if out_path is None:
         if project.path is None:
             raise UserError("no --out given and no project file", "pass --out FILE.jsonl (or --config factory.toml)")
-        out_path = project.resolve(project.export.out)
+        dataset = project.resolve(project.export.out)
+        out_path = default_path(dataset) if fmt is ExportFormat.instances else dataset
+    if fmt is ExportFormat.instances:
+        check_name(out_path)  # before reading anything
+        with reading(project) as store:
+            n = export_instances(store, out_path)
+        out.print(f"wrote {n['instances']} instance(s), {n['swebench_tasks']} of them valid tasks, to {out_path} "
+                  "(analysis only: not a SWE-bench dataset)")
+        return
     with reading(project) as store:
-        n = export_jsonl(store, out_path, include_all or project.export.include_all)
+        n = export_jsonl(store, out_path)
+        extra = export_instances(store, default_path(out_path)) if project.export.include_all else None
     out.print(f"wrote {n} instance(s) to {out_path}")
-
+    if extra is not None:
+        out.print(f"wrote every instance ({extra['instances']}) to {default_path(out_path)} ([export] include_all; "
+                  "not a SWE-bench dataset)")

@@ -174,7 +174,8 @@ class ExportSettings(Section):
     out: Path = Path("dataset.jsonl")
     """Where the export flow writes the dataset (in factory.toml: relative to the file)."""
     include_all: bool = False
-    """Also export rejected / failed instances (for analysis, not training)."""
+    """Also write every instance, rejected and failed too, to a separate NAME.all-instances.jsonl next to the
+    dataset, for analysis (the dataset itself holds valid instances only)."""
 
 
 class Settings(Section):

@@ -401,7 +401,7 @@ def test_replay_reproduces_the_verdict_without_a_model_and_names_a_missing_role(
 
 
 def test_the_api_key_appears_in_no_file(weather: WeatherRun, tmp_path: Path, factory_cmd: list[str]):
-    db, home, dataset = tmp_path / "f.duckdb", tmp_path / "home", tmp_path / "dataset.jsonl"
+    db, home, dataset = tmp_path / "f.duckdb", tmp_path / "home", tmp_path / "dataset.all-instances.jsonl"
     env = llm_free_env()
     mined = run_cli(factory_cmd, tmp_path, env, "mine", "--git", str(weather.repo), "--db", str(db),
                     "--home", str(home))
@@ -412,7 +412,8 @@ def test_the_api_key_appears_in_no_file(weather: WeatherRun, tmp_path: Path, fac
         headers = list(server.headers)
     assert done.returncode == 0, done.output
     assert headers and all(h.get("authorization") == f"Bearer {CANARY}" for h in headers)  # the key was used
-    exported = run_cli(factory_cmd, tmp_path, env, "export", "--out", str(dataset), "--all", "--db", str(db))
+    exported = run_cli(factory_cmd, tmp_path, env, "export", "--out", str(dataset), "--format", "instances",
+                       "--db", str(db))
     assert exported.returncode == 0, exported.output
     with Store(db) as store:
         assert store.llm_calls(), "no ledger rows: the scan below would prove nothing"

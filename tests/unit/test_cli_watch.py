@@ -19,6 +19,7 @@ from factory.cli.progress import BuildDisplay
 from factory.core.errors import UserError
 from factory.core.models import Instance, Status
 from factory.core.resolve import resolve
+from factory.pipeline.instances_export import FORMAT, default_path, export_instances
 from factory.store import Store
 from tests.unit.test_store_lock import cand, held
 
@@ -175,3 +176,51 @@ def test_project_file_turns_the_llm_builder_on(tmp_path: Path) -> None:
     toml = tmp_path / "factory.toml"
     toml.write_text('[build]\nllm = true\n[llm]\nmodel = "qwen"\nbase_url = "http://127.0.0.1:9/v1"\n')
     assert describe_llm(resolve(toml, environ={})).startswith("LLM builder on: model qwen at 127.0.0.1:9")
+
+
+# ---- rejected instances stay out of SWE-bench datasets ---------------------------------------------
+
+
+def test_export_all_is_refused_and_instances_go_to_their_own_file(tmp_path: Path) -> None:
+    db = tmp_path / "f.duckdb"
+    stored(db, {"acme__lib-1": (Status.VALID, ""), "acme__lib-2": (Status.REJECTED, "pass2pass")})
+    refused = factory("export", "--all", "--out", str(tmp_path / "dataset.jsonl"), "--db", str(db), cwd=tmp_path)
+    assert refused.returncode == 2 and "--format instances" in refused.stderr
+    assert not (tmp_path / "dataset.jsonl").exists()
+
+    wrong = factory("export", "--format", "instances", "--out", str(tmp_path / "dataset.jsonl"), "--db", str(db),
+                    cwd=tmp_path)
+    assert wrong.returncode == 2 and "dataset.all-instances.jsonl" in wrong.stderr
+    assert not (tmp_path / "dataset.jsonl").exists()
+
+    out = tmp_path / "dataset.all-instances.jsonl"
+    done = factory("export", "--format", "instances", "--out", str(out), "--db", str(db), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["instance_id"], r["status"], r["swebench_task"]) for r in rows] == [
+        ("acme__lib-1", "valid", True), ("acme__lib-2", "rejected", False)]
+    assert {r["export_format"] for r in rows} == {FORMAT} and "not a SWE-bench dataset" in FORMAT
+
+    dataset = factory("export", "--out", str(tmp_path / "dataset.jsonl"), "--db", str(db), cwd=tmp_path)
+    assert dataset.returncode == 0, dataset.stderr
+    assert [json.loads(line)["instance_id"] for line in (tmp_path / "dataset.jsonl").read_text().splitlines()] == [
+        "acme__lib-1"]
+
+
+def test_project_include_all_writes_the_instances_file_beside_the_dataset(tmp_path: Path) -> None:
+    db = tmp_path / "f.duckdb"
+    stored(db, {"acme__lib-1": (Status.VALID, ""), "acme__lib-2": (Status.BUILD_FAILED, "env_build")})
+    (tmp_path / "factory.toml").write_text('db = "f.duckdb"\n[export]\nout = "out/data.jsonl"\ninclude_all = true\n')
+    done = factory("export", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len((tmp_path / "out" / "data.jsonl").read_text().splitlines()) == 1
+    assert len((tmp_path / "out" / "data.all-instances.jsonl").read_text().splitlines()) == 2
+
+
+def test_instances_export_refuses_a_dataset_name(tmp_path: Path) -> None:
+    db = tmp_path / "f.duckdb"
+    stored(db, {"acme__lib-1": (Status.REJECTED, "flaky")})
+    assert default_path(Path("x/dataset.jsonl")) == Path("x/dataset.all-instances.jsonl")
+    with Store(db, read_only=True) as store, pytest.raises(UserError):
+        export_instances(store, tmp_path / "train.jsonl")
+    assert not (tmp_path / "train.jsonl").exists()

@@ -24,8 +24,8 @@ def status(
 ) -> None:
     """Counts of instances per status and reason; works while `factory build` runs (it only reads).
 
-    The JSON also says how many instances are stored (``total``) and which are being built or validated right now
-    (``in_progress``).
+    The JSON also says how many instances are stored (total) and which are being built or validated right now
+    (in_progress).
 
     Example: factory status --json
     """

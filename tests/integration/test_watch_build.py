@@ -9,8 +9,10 @@ to build and validate on the shared engine), with its own --db/--home in tmp_pat
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 
 from examples import tinyledger
 from factory.store import Store
@@ -29,13 +31,18 @@ def test_status_answers_while_a_build_runs(run_factory, spawn_factory, tmp_path)
 
     log = tmp_path / "build.log"
     build = spawn_factory(log, "build", "--workers", "1", "--no-memory", *where)
+    # The build is running once its flow has planned the work (before that it is starting Prefect up).
+    while build.poll() is None and "candidate(s)" not in log.read_text():
+        time.sleep(0.2)
     answers: list[dict] = []
     while build.poll() is None:
         try:
             status = run_factory("status", "--json", "--db", str(tmp_path / "f.duckdb"), timeout=STATUS_SECONDS)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"`factory status --json` took over {STATUS_SECONDS}s while the build ran; "
-                                 f"build output so far:\n{log.read_text()}") from None
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            raise AssertionError(f"`factory status --json` took over {STATUS_SECONDS}s while the build ran (after "
+                                 f"{len(answers)} answer(s) in time; load average {load} on {os.cpu_count()} "
+                                 f"CPUs); build output so far:\n{log.read_text()}") from None
         assert status.returncode == 0, status.output
         payload = json.loads(status.stdout)
         counts = payload["counts"]
@@ -45,6 +52,7 @@ def test_status_answers_while_a_build_runs(run_factory, spawn_factory, tmp_path)
         assert finished + counts["pending"] == len(added)
         assert set(payload["in_progress"]) <= set(added)
         answers.append(payload)
+        time.sleep(0.5)  # a user watching, not a busy loop taking a core from the build it watches
     output = log.read_text()
     assert build.returncode == 0, output
 

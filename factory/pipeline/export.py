@@ -35,18 +35,20 @@ HF_DATA_FILE = "data/test-00000-of-00001.parquet"
 _HF_ENTRIES = {"README.md", "data"}
 
 
-def export(store: Store, out: Path, fmt: str = "jsonl", include_all: bool = False) -> int:
-    """Write the dataset to ``out`` in ``fmt`` (one of :data:`FORMATS`); return the number of instances."""
-    writers: dict[str, Callable[[Store, Path, bool], int]] = {
+def export(store: Store, out: Path, fmt: str = "jsonl") -> int:
+    """Write the dataset of valid instances to ``out`` in ``fmt`` (one of :data:`FORMATS`); return the number
+    of instances. Every other instance goes to a file of its own (``factory.pipeline.instances_export``):
+    a rejected one has no FAIL_TO_PASS, and any SWE-bench harness would grade it resolved."""
+    writers: dict[str, Callable[[Store, Path], int]] = {
         "jsonl": export_jsonl, "parquet": export_parquet, "hf": export_hf}
     if fmt not in writers:
         raise UserError(f"unknown export format {fmt!r}", f"use one of {', '.join(FORMATS)}")
-    return writers[fmt](store, Path(out), include_all)
+    return writers[fmt](store, Path(out))
 
 
-def export_jsonl(store: Store, out: Path, include_all: bool = False) -> int:
+def export_jsonl(store: Store, out: Path) -> int:
     """Write the dataset to ``out`` as JSONL; return the number of instances written."""
-    records = instance_records(store, include_all)
+    records = instance_records(store)
     out = Path(out)
 
     def write(tmp: Path) -> None:
@@ -58,19 +60,19 @@ def export_jsonl(store: Store, out: Path, include_all: bool = False) -> int:
     return len(records)
 
 
-def export_parquet(store: Store, out: Path, include_all: bool = False) -> int:
+def export_parquet(store: Store, out: Path) -> int:
     """Write the dataset to ``out`` as one parquet file with the explicit schema; return the count."""
-    records = instance_records(store, include_all)
+    records = instance_records(store)
     _atomic_file(Path(out), lambda tmp: _write_parquet(records, tmp))
     return len(records)
 
 
-def export_hf(store: Store, out: Path, include_all: bool = False) -> int:
+def export_hf(store: Store, out: Path) -> int:
     """Write the Hugging Face layout to the directory ``out``; return the number of instances.
 
     The directory is built beside ``out`` and swapped in whole. An existing ``out`` is replaced only when it
     is empty or holds nothing but an earlier export's ``README.md`` and ``data/``: never a user's folder."""
-    records = instance_records(store, include_all)
+    records = instance_records(store)
     out = Path(out)
     if out.exists() and not (out.is_dir() and set(os.listdir(out)) <= _HF_ENTRIES):
         raise UserError(f"{out} exists and is not a dataset directory written by `factory export --format hf`",

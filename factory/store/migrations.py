@@ -309,8 +309,7 @@ class Migrations(Connection):
     """Applying :data:`MIGRATIONS` on open (never on a read-only store), and saying which ones a file has."""
 
     def _migrate(self) -> None:
-        with self._lock:
-            con = self._con
+        with self._use() as con:
             con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
             done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
             for migration in MIGRATIONS:

@@ -600,7 +600,7 @@ def test_env_tag_is_stable_for_the_same_facts() -> None:
     assert other_commit.dockerfile != one.dockerfile  # only the comment naming the commit differs
     assert one.fingerprint == facts.fingerprint()
     assert one.base_image == "issue-factory/python:3.11"
-    assert one.image_tag.startswith("issue-factory/env.owner__my.repo:")
+    assert one.image_tag.startswith("issue-factory/env.owner_1776_my.repo:")
     assert DOCKER_REFERENCE.fullmatch(one.image_tag)
     for command in facts.install_commands:
         assert f"RUN {command}\n" in one.dockerfile

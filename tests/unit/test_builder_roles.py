@@ -629,7 +629,7 @@ def test_instance_tag_differs_per_base_commit() -> None:
     b = write_instance_recipe(candidate_at("b" * 40), facts, env)
     assert a == a_again
     assert a.image_tag != b.image_tag
-    assert a.image_tag.startswith("issue-factory/instance.owner__my.repo:")
+    assert a.image_tag.startswith("issue-factory/instance.owner_1776_my.repo:")
     assert DOCKER_REFERENCE.fullmatch(a.image_tag)
     assert f"FROM {env}\n" in a.dockerfile
     assert "a" * 40 in a.dockerfile

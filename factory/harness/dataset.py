@@ -38,6 +38,8 @@ class EvalInstance:
     patch: str
     fail_to_pass: tuple[str, ...]
     pass_to_pass: tuple[str, ...]
+    image_digest: str = ""
+    """The image ID the dataset pins (``image_digest`` of an export row; empty: any image under the tag)."""
 
 
 def _test_list(value: object, field_name: str, iid: str, where: str) -> tuple[str, ...]:
@@ -69,6 +71,7 @@ def instances_from_records(records: Iterable[dict], where: str) -> list[EvalInst
             iid, record["image"], record["eval_script"], record.get("patch") or "",
             _test_list(record.get("FAIL_TO_PASS", []), "FAIL_TO_PASS", iid, where),
             _test_list(record.get("PASS_TO_PASS", []), "PASS_TO_PASS", iid, where),
+            str(record.get("image_digest") or ""),
         ))
     return out
 
@@ -143,6 +146,7 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
             "reason": inst.reason,
             "image": inst.image,
             "image_name": inst.image,  # the field mini-swe-agent's SWE-bench runner reads (else a docker.io name)
+            "image_digest": inst.image_id,
             "log_parser": SWEBENCH_LOG_PARSER,
             "eval_type": SWEBENCH_EVAL_TYPE,
             "builder": inst.builder,

@@ -62,6 +62,9 @@ COLUMNS: tuple[Column, ...] = (
     _s("reason", "Rejection or error reason (empty for a valid instance)."),
     _s("image", "Docker image that runs the task (the repository at base_commit, dependencies installed)."),
     _s("image_name", "The same image, under the name mini-swe-agent's SWE-bench runner reads."),
+    _s("image_digest", "The image ID (`sha256:` of its config) `image` had when the task was validated: "
+                       "`factory images save` / `load` carry that exact image elsewhere and check it (empty "
+                       "for instances validated before it was recorded)."),
     _s("log_parser", "The swebench 5.x log parser for the task's test log (`parse_log_pytest`)."),
     _s("eval_type", "The swebench 5.x grading mode (`pass_and_fail`: FAIL_TO_PASS and PASS_TO_PASS are judged)."),
     _s("builder", "Who produced the environment: `memory`, `heuristic` or `llm:<model>`."),

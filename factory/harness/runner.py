@@ -52,6 +52,12 @@ class _Runner:
         (log_dir / "report.json").unlink(missing_ok=True)  # an earlier result of this run id must not survive
         patch_sha, script_sha = sha256(pred.patch), sha256(inst.eval_script)
         image_id = self.image_ids.get(inst.image, "")
+        note = f"image {inst.image} is not on the engine; rebuild it with `factory build`"
+        if image_id and inst.image_digest and image_id != inst.image_digest:
+            # the tag names another image than the one the dataset's verdicts came from: nothing runs
+            note = (f"image {inst.image} is {image_id}, not {inst.image_digest} as the dataset pins; "
+                    "load the saved images (`factory images load DIR`)")
+            image_id = ""
         if pred.empty:
             (log_dir / "test_output.txt").unlink(missing_ok=True)
             verdict = judge(inst, pred, None)
@@ -73,8 +79,7 @@ class _Runner:
             return self._finish(inst, pred, judge(inst, pred, None, refused), None, log_dir=log_dir,
                                 patch_sha=patch_sha, image_id=image_id, script_sha=script_sha, log=log)
         if not image_id:
-            grade = RunGrade("error", None, infra_error="image_missing",
-                             note=f"image {inst.image} is not on the engine; rebuild it with `factory build`")
+            grade = RunGrade("error", None, infra_error="image_missing", note=note)
             log.append(grade.note)
             return self._finish(inst, pred, judge(inst, pred, grade), grade, log_dir=log_dir, patch_sha=patch_sha,
                                 image_id=image_id, script_sha=script_sha, log=log)

@@ -343,3 +343,18 @@ def test_a_summary_without_owner_keys_is_replaced_only_when_its_name_has_one_rea
     # Without that folder the one reading left is (a.b, c): this pair's own older summary.
     (tmp_path / "x.y.z.json").write_text(json.dumps(legacy))
     assert evaluate_models(tmp_path, store, settings, "z", "x.y").summary_paths["x.y"] == tmp_path / "x.y.z.json"
+
+
+def test_an_image_other_than_the_pinned_digest_is_not_run(tmp_path: Path, store, settings) -> None:
+    """A row's ``image_digest`` pins the image its verdicts came from: a different image under the same tag
+    is an image_missing error that names both IDs and the fix; no container is started (this client has none)."""
+    client = _NoImages()
+    client.images = SimpleNamespace(get=lambda tag: SimpleNamespace(id="sha256:" + "a" * 64))
+    records = [{"instance_id": "acme__x-1", "image": "img", "eval_script": "s", "patch": "p",
+                "FAIL_TO_PASS": [], "PASS_TO_PASS": [], "image_digest": "sha256:" + "b" * 64}]
+    preds = Predictions([Prediction("acme__x-1", "m", "diff --git a/x b/x\n")], [], "preds.jsonl")
+    report = evaluate(preds, records, "pin", store, settings, report_dir=tmp_path, client=client)
+    (result,) = report.results
+    assert (result.status, result.infra_error) == ("error", "image_missing")
+    log = (result.log_dir / "run_instance.log").read_text()
+    assert "sha256:" + "a" * 64 in log and "not sha256:" + "b" * 64 in log and "factory images load" in log

@@ -118,10 +118,18 @@ class _Logs:
         return rel
 
 
-def _write(path: Path, name: str, **context: object) -> int:
+def _write(path: Path, name: str, stream: bool = False, **context: object) -> int:
+    """Render one page; ``stream`` for pages fed by a query stream (lists, the evaluation matrix), whose text is
+    written as it is produced (rendering whole is faster for an instance page, which is small)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    template = _env().get_template(name)
     with path.open("w", encoding="utf-8") as fh:
-        _env().get_template(name).stream(**context).dump(fh)
+        if stream:
+            chunks = template.stream(**context)
+            chunks.enable_buffering(64)
+            chunks.dump(fh)
+        else:
+            fh.write(template.render(**context))
     return 1
 
 
@@ -177,7 +185,7 @@ def _evals(site: Path, store: Store) -> tuple[int, int]:
                                   "training: cumulative resolve rate", "train attempts") if training else None
     rate_chart = charts.bars([(r.key, r.rate) for r in evals.plain_runs(all_runs)], "resolve rate per run",
                              fmt=lambda v: f"{100 * v:.0f}%")
-    _write(site / "evals.html", "evals.html.j2", runs=evals.plain_runs(all_runs), columns=shown,
+    _write(site / "evals.html", "evals.html.j2", stream=True, runs=evals.plain_runs(all_runs), columns=shown,
            matrix=evals.matrix(store, shown), repair=repair, repair_charts=charts_for, rate_chart=rate_chart,
            training=training, training_chart=training_chart, root="")
     return 1, len(all_runs)

@@ -135,7 +135,7 @@ def histogram(hist: Histogram, title: str, unit: str = "s") -> Markup:
         body.append(f'<rect x="{x + 1:.1f}" y="{height - bottom - bh:.1f}" width="{max(w - 2, 1):.1f}" '
                     f'height="{bh:.1f}" fill="{PALETTE["bar"]}"><title>{_fmt(lo)}–{_fmt(hi)} {escape(unit)}: '
                     f"{n:,}</title></rect>")
-    step = max(1, len(hist.edges) // 7)
+    step = max(1, -(-len(hist.edges) // 7))  # at most 7 labels, so they never overlap
     for i in range(0, len(hist.edges), step):
         x = left + i * w
         body.append(f'<text x="{x:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_fmt(hist.edges[i])}</text>')

@@ -147,3 +147,24 @@ def test_a_second_report_replaces_the_first_and_other_folders_are_refused(site: 
             build_report(store, other, engine=False)
     assert (other / "notes.txt").read_text() == "keep me"
     assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+def test_the_command_prints_what_it_wrote_as_json(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from factory.cli import app
+
+    db = tmp_path / "f.duckdb"
+    with Store(db) as store:
+        fill(store, tmp_path / "logs")
+    out = tmp_path / "site"
+    result = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(out), "--no-engine", "--json"])
+    assert result.exit_code == 0, result.output
+    written = json.loads(result.stdout)
+    assert written["index"] == str(out / "index.html") and written["instances"] == 6
+    assert written["pages"] == 1 + 1 + 1 + 6  # overview, evaluations, one list page, one page per instance
+    assert written["logs"] == 2 and written["eval_runs"] == 9  # both after-runs wrote one log file: copied once
+    assert sum(1 for _ in out.rglob("*.html")) == written["pages"]
+    assert "Example: factory report" in CliRunner().invoke(app, ["report", "--help"]).stdout

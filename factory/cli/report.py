@@ -18,6 +18,9 @@ def report(
     open_it: Annotated[bool, typer.Option("--open", help="Open the overview in a browser when done.")] = False,
     engine: Annotated[bool, typer.Option("--engine/--no-engine", help="Ask the Docker engine for image sizes "
                                          "(without it the report is the store's alone).")] = True,
+    copy_logs: Annotated[bool, typer.Option("--logs/--no-logs", help="Copy the logs pages link to into the site "
+                                            "(--no-logs: link to them where they lie; smaller, this machine only).")
+                         ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was written (paths, counts) as JSON.")
                        ] = False,
     db: DbOption = None,
@@ -36,7 +39,7 @@ def report(
         console=console, transient=True,
     ) as bar:
         task = bar.add_task("pages", total=None)
-        written = build_report(store, out_dir, engine=engine,
+        written = build_report(store, out_dir, engine=engine, copy_logs=copy_logs,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         out.print_json(json.dumps(written.as_dict()))

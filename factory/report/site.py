@@ -87,18 +87,26 @@ def _env() -> jinja2.Environment:
 
 
 class _Logs:
-    """Copies each log a page links to into ``logs/`` once (env logs are shared by many instances)."""
+    """Copies each log a page links to into ``logs/`` once (env logs are shared by many instances); with
+    ``copy`` off, links to the log where it lies instead (a smaller site whose log links work on this machine only).
+    """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, copy: bool = True):
         self.root = root
+        self.copy = copy
         self.copied: dict[str, str | None] = {}
 
     def link(self, src: str, folder: str, name: str) -> str | None:
-        """Path of the copy relative to the site root, or None when the log is not on this machine."""
+        """The href of the log from an instance page, or None when the log is not on this machine."""
         if not src:
             return None
-        if src in self.copied:
-            return self.copied[src]
+        if src not in self.copied:
+            self.copied[src] = self._place(src, folder, name)
+        return self.copied[src]
+
+    def _place(self, src: str, folder: str, name: str) -> str | None:
+        if not self.copy:
+            return Path(src).resolve().as_uri() if os.path.isfile(src) else None
         rel = f"logs/{folder}/{name}"
         try:
             size = os.path.getsize(src)
@@ -112,10 +120,8 @@ class _Logs:
                     fh.seek(size - MAX_LOG_BYTES // 2)
                     dst.write(fh.read())
         except OSError:
-            self.copied[src] = None
             return None
-        self.copied[src] = rel
-        return rel
+        return "../" + rel  # instance pages live one folder down, in i/
 
 
 def _write(path: Path, name: str, stream: bool = False, **context: object) -> int:
@@ -233,10 +239,11 @@ def _files(site: Path) -> Iterator[Path]:
     return (p for p in site.rglob("*") if p.is_file())
 
 
-def build_report(store: Store, out: Path, *, engine: bool = True,
+def build_report(store: Store, out: Path, *, engine: bool = True, copy_logs: bool = True,
                  progress: Callable[[int, int], None] | None = None) -> Written:
     """Write the site for ``store`` into ``out``; ``progress(done, total)`` is told after each instance page.
-    ``engine``: ask the Docker engine for image sizes (the report is otherwise the store's alone)."""
+    ``engine``: ask the Docker engine for image sizes (the report is otherwise the store's alone).
+    ``copy_logs``: copy the logs pages link to into the site (off: link to them where they lie)."""
     out = Path(out).resolve()
     site = _prepare(out)
     try:
@@ -247,7 +254,7 @@ def build_report(store: Store, out: Path, *, engine: bool = True,
         written.pages += _overview(site, store, engine)
         page_count, written.runs = _evals(site, store)
         written.pages += page_count + _lists(site, store, total)
-        logs = _Logs(site)
+        logs = _Logs(site, copy_logs)
         for done, row in enumerate(pages.instances(store), 1):
             written.pages += _write(site / "i" / f"{slug(row['instance_id'])}.html", "instance.html.j2",
                                     **_instance_context(row, logs))

@@ -168,3 +168,12 @@ def test_the_command_prints_what_it_wrote_as_json(tmp_path: Path) -> None:
     assert written["logs"] == 2 and written["eval_runs"] == 9  # both after-runs wrote one log file: copied once
     assert sum(1 for _ in out.rglob("*.html")) == written["pages"]
     assert "Example: factory report" in CliRunner().invoke(app, ["report", "--help"]).stdout
+
+
+def test_without_copies_the_pages_link_to_the_logs_where_they_lie(tmp_path: Path) -> None:
+    with Store(tmp_path / "f.duckdb") as store:
+        fill(store, tmp_path / "logs")
+        written = build_report(store, tmp_path / "report", engine=False, copy_logs=False)
+    assert written.logs == 2 and not (tmp_path / "report" / "logs").exists()
+    page = (tmp_path / "report" / "i" / "acme__lib-1.html").read_text(encoding="utf-8")
+    assert f'href="{(tmp_path / "logs" / "before.log").resolve().as_uri()}"' in page

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from factory.cli import build, config, demo, deployments, engine, evaluate, images, mine, status
+from factory.cli import build, config, demo, deployments, engine, evaluate, images, mine, report, status
 from factory.cli.common import console, effective_value
 from factory.cli.memory import memory_app
 from factory.cli.repair import repair_app
@@ -29,7 +29,7 @@ images_app = typer.Typer(
     help="Base images (OS + Python toolchain) and a dataset's saved images, with or without a registry.",
     no_args_is_help=True,
 )
-for command in (mine.mine, build.build, status.status, status.export):
+for command in (mine.mine, build.build, status.status, status.export, report.report):
     app.command()(command)
 app.command("eval")(evaluate.eval_)
 app.command("eval-status")(evaluate.eval_status)

@@ -18,12 +18,14 @@ from factory.store.experience import Experience
 from factory.store.instances import Instances
 from factory.store.llm_ledger import LlmLedger
 from factory.store.migrations import Migrations
+from factory.store.reads import Reads
 from factory.store.runs import Runs
 from factory.store.sources import Sources
 
 
 class Store(
-    Migrations, Candidates, Sources, Instances, Environments, Runs, LlmLedger, EnvMemory, EvalResults, Experience
+    Migrations, Candidates, Sources, Instances, Environments, Runs, LlmLedger, EnvMemory, EvalResults, Experience,
+    Reads,
 ):
     """DuckDB-backed record store. Use as a context manager or call :meth:`close`."""
 

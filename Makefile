@@ -1,17 +1,18 @@
 # issue-factory: `make demo` runs the pipeline on the built-in example, `make test` runs the tests.
 # Both do all set-up first: virtualenv + install, Docker engine (installed/started if needed, as root
-# on Debian), and the Python base image (pulled, or bootstrapped offline from Debian packages).
+# on Debian), and the Python base image (pulled, or bootstrapped offline from Debian packages);
+# `make test` also installs Debian's chromium, the headless browser the report test opens pages in.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test venv docker base lint bench
+.PHONY: demo test venv docker base browser lint bench
 
 demo: base
 	$(BIN)/factory demo
 
-test: base
+test: base browser
 	$(BIN)/python -m pytest
 
 venv: $(VENV)/.installed
@@ -23,6 +24,9 @@ $(VENV)/.installed: pyproject.toml
 
 docker:
 	scripts/ensure-docker.sh
+
+browser:
+	scripts/ensure-chromium.sh
 
 base: venv docker
 	scripts/ensure-debootstrap.sh

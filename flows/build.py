@@ -24,6 +24,7 @@ from flows.common import (
     backoff,
     load_project,
     open_store,
+    report_planned,
     retry_on_infra_only,
     run_candidate,
     run_name,
@@ -107,7 +108,7 @@ def build_flow(
     outcome}, "reaped_containers": [...], "llm": "llm:<model>" or "", "settings": the [build] settings
     this run used}``.
     """
-    from agents.llm import client_from_options
+    from agents.llm import client_from_options, describe_llm
 
     logger = get_run_logger()
     project = load_project(config, db, home, db_lock_wait)
@@ -117,6 +118,7 @@ def build_flow(
         pending = plan(store, instances, rebuild, retry_rejected)
         logger.info("%d candidate(s) to build with %d worker(s) (store %s)", len(pending), options.workers,
                     settings.db_path)
+        report_planned(pending)
         summary: dict = {"outcomes": {}, "reaped_containers": [], "llm": "", "evicted_images": [],
                          "settings": options.model_dump(mode="json")}
         if not pending:
@@ -126,7 +128,7 @@ def build_flow(
         llm, budget = client_from_options(store, settings)
         if llm is not None:
             summary["llm"] = ("replaying " if options.replay else "") + llm.label
-            logger.info("LLM builder: %s", summary["llm"])
+            logger.info("%s", describe_llm(settings))  # model, endpoint host and budget, before the first call
         session = open_session(store, settings, llm, budget, rebuild)
         summary["reaped_containers"] = session.reaped_containers
         if session.reaped_containers:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prefect import get_run_logger
@@ -17,8 +18,30 @@ from factory.core.project import Project
 from factory.core.resolve import resolve
 from factory.store import Store
 
-#: Set by the CLI to show each finished instance on its progress bar (tasks run in threads that inherit it).
-on_instance_done: ContextVar[Callable[[Instance], None] | None] = ContextVar("on_instance_done", default=None)
+
+@dataclass(frozen=True)
+class Watch:
+    """What a flow run tells whoever watches it (the CLI's progress display), from the threads that run its
+    tasks: the ids it will work on, each candidate as it starts (a Docker slot is free) and as it ends.
+    Every hook is optional; an infrastructure error that Prefect retries starts and ends again."""
+
+    planned: Callable[[list[str]], None] | None = None
+    started: Callable[[str], None] | None = None
+    done: Callable[[Instance], None] | None = None
+
+
+#: Set by the CLI around a flow run (tasks run in threads that inherit it); nobody watches by default.
+watch: ContextVar[Watch | None] = ContextVar("watch", default=None)
+
+
+def _watcher() -> Watch:
+    return watch.get() or Watch()
+
+
+def report_planned(ids: list[str]) -> None:
+    """Tell the watcher which candidates this run will work on, in order."""
+    if _watcher().planned is not None:
+        _watcher().planned(list(ids))
 
 
 class InfraFailure(Exception):  # noqa: N818 - reads as the state it causes in the Prefect UI
@@ -84,9 +107,8 @@ def open_store(project: Project) -> Store:
 def report_done(inst: Instance) -> None:
     """Log one finished instance (visible in the Prefect UI) and tell the CLI's progress bar, if any."""
     get_run_logger().info("%s: %s", inst.instance_id, outcome_label(inst.status, inst.reason))
-    callback = on_instance_done.get()
-    if callback is not None:
-        callback(inst)
+    if _watcher().done is not None:
+        _watcher().done(inst)
 
 
 def run_candidate(instance_id: str, session, slots: DockerSlots, step: Callable[[str, object], Instance]) -> str:
@@ -101,6 +123,8 @@ def run_candidate(instance_id: str, session, slots: DockerSlots, step: Callable[
             if session.stop.is_set():
                 get_run_logger().info("%s: skipped (the run is stopping)", instance_id)
                 return "skipped"
+            if _watcher().started is not None:
+                _watcher().started(instance_id)
             inst = step(instance_id, session)
     except Exception as exc:
         session.stop.set()

@@ -19,6 +19,7 @@ from flows.common import (
     backoff,
     load_project,
     open_store,
+    report_planned,
     retry_on_infra_only,
     run_candidate,
     run_name,
@@ -54,6 +55,7 @@ def validate_flow(
         todo = unconfirmed(store, options.runs_after, instances)
         logger.info("%d valid instance(s) to confirm with %d before / %d after run(s)", len(todo),
                     options.runs_before, options.runs_after)
+        report_planned(todo)
         if not todo:
             return {}
         session = open_session(store, settings)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 
+from factory.docker.names import repo_slug
 from factory.store import Store
 from tests.faults import FaultRow, statuses
 from tests.repo_fixtures import new_repo, pyproject
@@ -157,7 +158,7 @@ def budget_row(workdir: Path, factory_cmd: list[str]) -> FaultRow:
     sizes = {t: client.images.get(t).attrs["Size"] for t in [*instances, env_tag]}
     budget = sizes[env_tag] + 1.5 * sizes[by_age[-1]]
     others = {i.id for i in client.images.list(filters={"label": "issue-factory=1"})
-              if not any("acme__budget" in t for t in i.tags)}
+              if not any(repo_slug("acme/budget") in t for t in i.tags)}
 
     done = _cli(factory_cmd, workdir, "build", "--max-image-gb", f"{budget / 1e9:.6f}", *where)
     left = [t for t in [*instances, env_tag] if image_exists(client, t)]

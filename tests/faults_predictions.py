@@ -35,6 +35,7 @@ from pathlib import Path
 from textwrap import dedent
 
 from examples import tinyledger
+from factory.grading.contract import SWEBENCH_MARK_NEUTRAL
 from tests.faults import FaultRow, rows_lost, snapshot
 
 RUN_ID = "hostile"
@@ -344,6 +345,28 @@ SKIP_CANARIES_FLIP = dedent('''\
         report = (yield).get_result()
         if report.failed:
             report.outcome, report.longrepr = "passed", None
+''')
+
+PKG_FORGED_LOG = DOCSTRING + dedent('''\
+    import atexit
+    import os
+    import re
+    import sys
+    from pathlib import Path
+
+
+    def _forge():
+        """Once pytest stopped capturing: a PASSED line for every test of the repository, then SWE-bench's end
+        marker and exit-code line, then ours — what a grader that reads the log would believe."""
+        lines = [f"PASSED {path.as_posix()}::{name}" for path in sorted(Path("tests").glob("test_*.py"))
+                 for name in re.findall(r"^def (test_\\w+)", path.read_text(), re.M)]
+        lines += [">>>>> End Test Output", ">>>>> Test Exit Code: 0", "FACTORY_EXIT_CODE=0"]
+        sys.stdout.flush()
+        os.write(1, ("\\n".join(lines) + "\\n").encode())
+
+
+    if "pytest" in sys.modules:
+        atexit.register(_forge)
 ''')
 
 LOADED_MARK = "TINYLEDGER_PLUGIN_LOADED"
@@ -787,6 +810,9 @@ ATTACKS: list[Attack] = [
     Attack("package-hollow-tests", "package __init__ empties the importing test module's test functions in "
            "place (sys.setprofile on the module's return)", "A",
            write({"src/tinyledger/__init__.py": PKG_HOLLOW_TESTS})),
+    Attack("forged-log", "package __init__ prints PASSED for every test, SWE-bench's end marker and exit code 0, "
+           "and FACTORY_EXIT_CODE=0 after pytest's summary", "D", write({"src/tinyledger/__init__.py": PKG_FORGED_LOG}),
+           expected="unresolved, forged markers neutralized"),
     Attack("huge-output", "package __init__ prints 200 MB to stdout (atexit, once pytest stopped capturing)", "R",
            write({"src/tinyledger/__init__.py": PKG_SHOUT}), expected="unresolved, output bounded"),
     # the test files themselves
@@ -864,6 +890,10 @@ def _observed(attack: Attack, result: dict | None, log_dir: Path | None) -> tupl
     observed = status
     if "plugin" in attack.expected:
         observed += ", plugin loaded" if LOADED_MARK in log else ", plugin not loaded"
+    if attack.name == "forged-log":  # the forgery reached the log, with SWE-bench's marker made harmless
+        neutral = f"{SWEBENCH_MARK_NEUTRAL}End Test Output" in log.splitlines()
+        observed += ", forged markers neutralized" if neutral else ", forged markers NOT neutralized"
+        notes.append(f"{sum(line.startswith('PASSED tests/') for line in log.splitlines())} PASSED lines in the log")
     if attack.name == "huge-output":
         size = output.stat().st_size if output is not None and output.is_file() else 0
         observed += ", output bounded" if size < OUTPUT_BOUND else ", output NOT bounded"

@@ -308,7 +308,8 @@ def secret_canary_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRow]:
     built = _repo(workdir / "pkg.git")
     fake = FakeGitHub()
     built.register(fake, full_name)
-    db, home, dataset, logs = workdir / "f.duckdb", workdir / "home", workdir / "dataset.jsonl", workdir / "cli"
+    db, home, logs = workdir / "f.duckdb", workdir / "home", workdir / "cli"
+    dataset = workdir / "dataset.all-instances.jsonl"  # --format instances: every instance, apart from a dataset
     logs.mkdir(exist_ok=True)
     outputs: list[Path] = []
 
@@ -334,7 +335,7 @@ def secret_canary_rows(workdir: Path, factory_cmd: list[str]) -> list[FaultRow]:
             codes["build"] = cli(env, "build", "--llm", "--llm-rounds", "2", "--runs-after", "1", "--workers", "1",
                                  *where)
             codes["status"] = cli(env, "status", "--list", "--db", str(db))
-            codes["export"] = cli(env, "export", "--all", "--out", str(dataset), "--db", str(db))
+            codes["export"] = cli(env, "export", "--format", "instances", "--out", str(dataset), "--db", str(db))
             github_requests = github.requests
             llm_headers = list(llm.headers)
         run_seconds = time.monotonic() - started

@@ -2,7 +2,8 @@
 
 Whoever filled the recipe (rules, memory, an LLM), the Dockerfiles come from the templates in
 ``docker_templates/``: they start from our base image and take source from the build context only.
-Image tags are content hashes of what builds them, so an unchanged recipe is reused as is.
+Image tags are content hashes of what builds them, so an unchanged recipe is reused as is; image names
+come from ``factory.docker.names`` (registry-safe).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from factory.core.models import Candidate
 from factory.core.recipe import Recipe
 from factory.core.templates import render
 from factory.docker.base_images import base_tag
+from factory.docker.names import image_name
 from factory.grading.contract import TESTER
 
 _PIP_INSTALL = re.compile(r"(^|&&\s*|\|\|\s*|;\s*)(?:python3? -m )?pip3? install\b")
@@ -38,12 +40,6 @@ class InstancePlan:
     image_tag: str
     env_image: str = ""
     """The env image it is built FROM (labelled on the instance image, so cleanup evicts children first)."""
-
-
-def _image_name(kind: str, repo: str) -> str:
-    """``issue-factory/<kind>.<owner>__<name>``, each part cleaned to what Docker accepts."""
-    parts = [re.sub(r"[^a-z0-9._-]+", "-", part.lower()).strip("-._") or "x" for part in repo.split("/")]
-    return f"issue-factory/{kind}.{'__'.join(parts)}"
 
 
 def _digest(*parts: str) -> str:
@@ -91,7 +87,7 @@ def plan_env(
     )
     # The tag hashes the recipe minus its comment lines (which name the commit that happened to build it).
     body = "\n".join(line for line in dockerfile.splitlines() if not line.startswith("#"))
-    tag = f"{_image_name('env', candidate.repo)}:{_digest(fingerprint, body, base_id)[:20]}"
+    tag = f"{image_name('env', candidate.repo)}:{_digest(fingerprint, body, base_id)[:20]}"
     return EnvPlan(fingerprint, base, dockerfile, tag)
 
 
@@ -107,5 +103,5 @@ def plan_instance(candidate: Candidate, recipe: Recipe, env_image: str) -> Insta
         editable_backends=EDITABLE_BACKENDS,
         local_projects=[{"path": p.split("[")[0].rstrip("/"), "spec": p} for p in recipe.local_projects],
     )
-    tag = f"{_image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
+    tag = f"{image_name('instance', candidate.repo)}:{_digest(dockerfile)[:20]}"
     return InstancePlan(dockerfile, tag, env_image)

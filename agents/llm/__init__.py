@@ -7,7 +7,7 @@ anything else comes from the module that owns it.
 """
 
 from agents.llm.budget import Budget, BudgetExceeded
-from agents.llm.client import LLMClient, client_from_options
+from agents.llm.client import LLMClient, client_from_options, describe_llm
 from agents.llm.errors import LLMRequestError, LLMUnavailable, ReplayMiss
 from agents.llm.session import Reply
 from agents.llm.settings import DEFAULT_PRICES, LLMSettings, Price, price_for
@@ -24,5 +24,6 @@ __all__ = [
     "ReplayMiss",
     "Reply",
     "client_from_options",
+    "describe_llm",
     "price_for",
 ]

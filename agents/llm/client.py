@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
@@ -21,6 +22,7 @@ from agents.llm.errors import LLMRequestError, LLMUnavailable
 from agents.llm.session import LLMSession
 from agents.llm.settings import LLMSettings
 from agents.llm.wire import error_text, retry_after
+from factory.core.errors import UserError
 from factory.core.settings import Settings
 from factory.store import Store
 
@@ -184,15 +186,42 @@ class LLMClient:
         )
 
 
+def llm_settings_for_build(settings: Settings) -> LLMSettings | None:
+    """The endpoint a build calls: ``None`` unless ``build.llm`` is on (``--llm`` or ``[build] llm = true``;
+    a model in the environment alone never turns it on). On without a model is a user error, not a silent
+    heuristics-only run."""
+    if not settings.build.llm:
+        return None
+    llm = LLMSettings.from_endpoint(settings.llm)
+    if llm is None and not settings.build.replay:
+        raise UserError("the LLM builder is on (--llm or [build] llm = true) but no model is configured",
+                        "set FACTORY_LLM_MODEL (and FACTORY_LLM_BASE_URL for a local server) or [llm] model in "
+                        "factory.toml, or build without --llm")
+    return llm
+
+
+def describe_llm(settings: Settings) -> str:
+    """One line saying what a build's LLM rounds will call and may spend — model, endpoint host (never the
+    key), per-instance budget — printed before the first call; ``""`` when no LLM will be called."""
+    options = settings.build
+    budget = (f"budget per instance {options.max_llm_calls} call(s), ${options.max_llm_usd:g}, "
+              f"{options.max_llm_seconds:g}s; {options.llm_rounds} round(s)")
+    if options.replay:
+        return f"LLM builder: replaying recorded calls from the ledger, no model is called ({budget})"
+    llm = llm_settings_for_build(settings)
+    if llm is None:
+        return ""
+    host = urlsplit(llm.base_url).netloc.rpartition("@")[2] or llm.base_url
+    return f"LLM builder on: model {llm.model} at {host}; {budget}"
+
+
 def client_from_options(store: Store, settings: Settings) -> tuple[LLMClient | None, Budget | None]:
     """The LLM client a build's settings ask for (``build.llm``, ``build.replay``, ``build.max_llm_*``, the
-    ``[llm]`` endpoint), with its per-instance budget; ``(None, None)`` when LLMs are off or no model is
-    configured (memory + heuristics only)."""
+    ``[llm]`` endpoint), with its per-instance budget; ``(None, None)`` when the LLM builder is off (memory +
+    heuristics only) — the default (:func:`llm_settings_for_build`)."""
     options = settings.build
     if not options.llm and not options.replay:
         return None, None
-    llm = LLMSettings.from_endpoint(settings.llm)
-    if llm is None and not options.replay:
-        return None, None
+    llm = llm_settings_for_build(settings) if options.llm else LLMSettings.from_endpoint(settings.llm)
     budget = Budget(max_calls=options.max_llm_calls, max_usd=options.max_llm_usd, max_seconds=options.max_llm_seconds)
     return LLMClient(llm, store, replay=options.replay), budget

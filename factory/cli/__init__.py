@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from factory.cli import build, config, demo, deployments, engine, evaluate, mine, status
+from factory.cli import build, config, demo, deployments, engine, evaluate, images, mine, report, status
 from factory.cli.common import console, effective_value
 from factory.cli.memory import memory_app
 from factory.cli.repair import repair_app
@@ -26,9 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 images_app = typer.Typer(
-    help="Base images (OS + Python toolchain), with or without a registry.", no_args_is_help=True
+    help="Base images (OS + Python toolchain) and a dataset's saved images, with or without a registry.",
+    no_args_is_help=True,
 )
-for command in (mine.mine, build.build, status.status, status.export):
+for command in (mine.mine, build.build, status.status, status.export, report.report):
     app.command()(command)
 app.command("eval")(evaluate.eval_)
 app.command("eval-status")(evaluate.eval_status)
@@ -37,6 +38,8 @@ for command in (build.validate, build.pipeline, deployments.serve, deployments.d
     app.command()(command)
 images_app.command("bootstrap")(engine.images_bootstrap)
 images_app.command("ensure")(engine.images_ensure)
+images_app.command("save")(images.images_save)
+images_app.command("load")(images.images_load)
 app.add_typer(images_app, name="images")
 app.add_typer(memory_app, name="memory")
 app.add_typer(repair_app, name="repair")

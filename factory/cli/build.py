@@ -8,6 +8,7 @@ flags, the project file and the environment are layered by the same :func:`resol
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,7 @@ from factory.cli.common import (
     setting_help,
 )
 from factory.cli.config import print_settings
+from factory.cli.progress import BuildDisplay
 from factory.core.errors import UserError
 
 #: ``factory build`` flags whose name is not the setting's own.
@@ -71,16 +73,16 @@ def build(
 ) -> None:
     """Build environments and validate fail-to-pass for every pending candidate (the Prefect build flow).
 
-    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds (if a model is configured).
+    Order per candidate: memory-pool recipe, heuristic recipe, then LLM rounds — only with --llm (or \\[build]
+    llm = true in factory.toml) and a model; the model, endpoint host and budget are printed first. On a
+    terminal a live bar shows done / total, valid so far, what runs and the ETA; elsewhere one numbered
+    line per instance.
     Each default shown is the effective one here: built-in < factory.toml < FACTORY_* environment < flag.
 
-    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --workers 2
+    Example: FACTORY_LLM_BASE_URL=http://localhost:8000/v1 FACTORY_LLM_MODEL=qwen2.5 factory build --llm --workers 2
 
     Example: factory build --retry-rejected no_tests_ran,error2pass
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from factory.core.models import outcome_label
     from factory.pipeline.build import rejection_reasons
 
     flags = {
@@ -97,23 +99,18 @@ def build(
         print_settings(settings, as_json)
         return
     options = settings.build
+    from agents.llm import describe_llm
     from flows.build import build_flow
 
+    plan_llm = describe_llm(settings)  # also stops here when --llm has no model to call
+    if plan_llm:
+        console.print(plan_llm)
     started = time.monotonic()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("building", total=None)
-
-        def done(inst) -> None:
-            bar.advance(task)
-            bar.console.print(f"  {inst.instance_id}: {outcome_label(inst.status, inst.reason)}")
-
-        with resumable("build"):
-            summary = run_flow(
-                build_flow, on_done=done, config=str(settings.path) if settings.path else None, options=options,
-                instances=instance, rebuild=rebuild, retry_rejected=reasons, db_lock_wait=0,
-                **flow_paths(settings),
-            )
+    summary = run_watched(
+        "build", build_flow, BuildDisplay(console, "building"), config=str(settings.path) if settings.path else None,
+        options=options, instances=instance, rebuild=rebuild, retry_rejected=reasons, db_lock_wait=0,
+        **flow_paths(settings),
+    )
     if summary["llm"]:
         console.print(f"LLM builder: {summary['llm']}")
     if summary["reaped_containers"]:
@@ -121,17 +118,39 @@ def build(
     if summary.get("evicted_images"):
         console.print(f"image budget: evicted {len(summary['evicted_images'])} least recently used image(s)")
     outcomes = summary["outcomes"]
-    if not outcomes:
-        out.print("Nothing to do: every candidate is already built and validated.")
-    else:
-        out.print(f"Processed {len(outcomes)} candidate(s) in {time.monotonic() - started:.1f}s.")
     with open_store(settings) as store:
+        counts = store.counts()
+        if not outcomes:
+            out.print(nothing_to_do(counts, settings.db_path, bool(instance)))
+        else:
+            out.print(f"Processed {len(outcomes)} candidate(s) in {time.monotonic() - started:.1f}s.")
         if options.llm or options.replay:
             t = store.llm_totals()
             if t["calls"]:
                 out.print(f"LLM ledger: {t['calls']} call(s), {t['tokens_in']} tokens in / {t['tokens_out']} out, "
                           f"${t['usd']:.4f}; {t['replayed']} replayed")
-        print_counts(store.counts())
+    print_counts(counts)
+
+
+def run_watched(command: str, flow_fn, display: BuildDisplay, **params):
+    """Run a flow with ``display`` told what it plans, starts and finishes; Ctrl-C says how to resume."""
+    from flows.common import Watch
+
+    watcher = Watch(planned=display.planned, started=display.started, done=display.done)
+    with display.shown(), resumable(command):
+        return run_flow(flow_fn, watcher=watcher, **params)
+
+
+def nothing_to_do(counts: dict, db: Path, only: bool) -> str:
+    """Why a build had no candidate to work on: none was ever mined, or every one is finished."""
+    total = counts["valid"] + counts["build_failed"] + counts["pending"] + sum(counts["rejected"].values()) + sum(
+        counts["error"].values())
+    if total == 0:
+        return (f"Nothing to build: there are no candidates in {db}. Mine some first: `factory mine --git PATH` "
+                "(or `--github OWNER/REPO`; `factory mine` reads the sources of factory.toml).")
+    which = "the instance(s) given are" if only else f"all {total} candidate(s) are"
+    return (f"Nothing to do: {which} already built and validated (valid, rejected or build_failed). "
+            "`factory build --rebuild` or `--retry-rejected REASON` redoes them.")
 
 
 def print_counts(counts: dict) -> None:
@@ -166,18 +185,17 @@ def validate(
 
     Example: factory validate --runs-after 5 --workers 2
     """
-    from factory.core.models import Status, outcome_label
+    from factory.core.models import Status
     from flows.validate import validate_flow
 
     settings = project_settings(config, db, home, {
         "validate.runs_after": runs_after, "validate.runs_before": runs_before, "build.workers": workers})
     options = settings.validate_
-    with resumable("validate"):
-        outcomes = run_flow(
-            validate_flow, on_done=lambda i: console.print(f"  {i.instance_id}: {outcome_label(i.status, i.reason)}"),
-            config=str(settings.path) if settings.path else None, options=options, instances=instance,
-            workers=settings.build.workers, db_lock_wait=0, **flow_paths(settings),
-        )
+    outcomes = run_watched(
+        "validate", validate_flow, BuildDisplay(console, "confirming"),
+        config=str(settings.path) if settings.path else None, options=options, instances=instance,
+        workers=settings.build.workers, db_lock_wait=0, **flow_paths(settings),
+    )
     kept = sum(o == Status.VALID.value for o in outcomes.values())
     out.print(f"Confirmed {kept} of {len(outcomes)} instance(s) with {options.runs_before} before / "
               f"{options.runs_after} after run(s)." if outcomes else "Nothing to confirm.")

@@ -10,7 +10,7 @@ run uses, so the help cannot promise what the run does not do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
@@ -95,9 +95,29 @@ def project_settings(
 
 
 def open_store(settings: Project):
+    """The store for a command that writes: it holds the writer lock, so it fails at once (naming the
+    holder's PID) while another factory process writes the same file."""
     from factory.store import Store
 
     return Store(settings.db_path)
+
+
+@contextmanager
+def reading(settings: Project) -> Iterator:
+    """The store for a command that only looks (``status``, ``eval-status``, ``export``): read-only, no
+    writer lock, so it answers while ``factory build`` runs; the file stays open for the block (one open,
+    one consistent view: keep the block to reads). A file that does not exist yet, or that an older factory
+    wrote (pending migrations), is created / migrated first when no one is writing it."""
+    from factory.store import Store
+
+    if settings.db_path.exists():
+        with Store(settings.db_path, read_only=True) as reader, reader.session():
+            if not reader.pending_migrations():
+                yield reader
+                return
+    Store(settings.db_path).close()  # StoreLocked (with the holder's PID) if a writer has the file
+    with Store(settings.db_path, read_only=True) as reader, reader.session():
+        yield reader
 
 
 @contextmanager
@@ -124,20 +144,21 @@ def flow_paths(settings: Project) -> dict[str, str]:
     return {"db": str(settings.db_path), "home": str(settings.home)}
 
 
-def run_flow(flow_fn, on_done=None, **params):
+def run_flow(flow_fn, on_done=None, watcher=None, **params):
     """Run a Prefect flow in this process, CLI-style: Prefect's console lines off (the UI keeps them), our
-    progress on, and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
+    progress on (``watcher``: a :class:`flows.common.Watch`; ``on_done`` alone: told each finished
+    instance), and a word about Prefect's temporary server when no ``PREFECT_API_URL`` is set."""
     import os
 
-    from flows.common import on_instance_done, quiet_console, require_api
+    from flows.common import Watch, quiet_console, require_api, watch
 
     require_api()
     quiet_console()
     if not os.environ.get("PREFECT_API_URL"):
         console.print("[dim]no PREFECT_API_URL: using Prefect's temporary local server (set PREFECT_API_URL, e.g. "
                       "from `prefect server start`, to keep runs in the UI and skip its start-up)[/]")
-    token = on_instance_done.set(on_done)
+    token = watch.set(watcher or Watch(done=on_done))
     try:
         return flow_fn(**params)
     finally:
-        on_instance_done.reset(token)
+        watch.reset(token)

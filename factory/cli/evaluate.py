@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from factory.cli.common import DbOption, console, open_store, out, project_settings, resumable
+from factory.cli.common import DbOption, console, open_store, out, project_settings, reading, resumable
 from factory.core.errors import UserError
 
 
@@ -114,12 +114,13 @@ def eval_status(
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Stored evaluation results: every run with its counts, or one run per instance.
+    """Stored evaluation results: every run with its counts, or one run per instance (works while
+    `factory build` or `factory eval` runs: it only reads).
 
     Example: factory eval-status agent-v1 --json
     """
     settings = project_settings(db=db)
-    with open_store(settings) as store:
+    with reading(settings) as store:
         if run_id is None:
             rows = store.eval_runs()
             if as_json:

@@ -188,6 +188,9 @@ class Instance(BaseModel):
     """Rejection or infra-error reason (closed enums above), or why the build failed."""
     fingerprint: str = ""
     image: str = ""
+    image_id: str = ""
+    """The engine's ID of ``image`` when it was validated (``sha256:`` of its config; empty in stores built before
+    it was recorded): exports pin it as ``image_digest``, ``factory images save`` checks against it."""
     eval_script: str = ""
     fail_to_pass: list[str] = Field(default_factory=list)
     pass_to_pass: list[str] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -77,8 +77,10 @@ class BuildSettings(Section):
     """Resolve the project's dependencies as of the day after the base commit (uv --exclude-newer), so old
     commits get the packages they were tested with (pip and uv are not cut off; setuptools, wheel and pytest
     are never older than the interpreter needs)."""
-    llm: bool = True
-    """Use the LLM builder when FACTORY_LLM_MODEL (or OPENAI_*) is configured."""
+    llm: bool = False
+    """Run LLM rounds after memory and heuristics: only when turned on here (factory.toml [build] llm = true)
+    or with --llm, never because a model is set in the environment (a cloud endpoint bills per call); needs
+    the [llm] model."""
     replay: bool = False
     """Answer LLM calls from the recorded ledger only (no model needed)."""
     llm_rounds: int = Field(default=3, ge=0)
@@ -140,10 +142,10 @@ class GitHubFilters(Section):
 
 class LLMEndpoint(Section):
     """Which OpenAI-compatible model the LLM builder roles call (``[llm]``); each variable falls back to its
-    ``OPENAI_*`` twin. Unset ``model``: the LLM roles stay off (memory + heuristics only)."""
+    ``OPENAI_*`` twin. The builder calls it only when ``[build] llm`` is on (``factory build --llm``)."""
 
     model: str | None = Field(default=None, json_schema_extra=env("FACTORY_LLM_MODEL", "OPENAI_MODEL"))
-    """Model name the endpoint knows; unset: no LLM."""
+    """Model name the endpoint knows; unset: no LLM (even with --llm, which then stops with the fix)."""
     base_url: str = Field(default="https://api.openai.com/v1",
                           json_schema_extra=env("FACTORY_LLM_BASE_URL", "OPENAI_BASE_URL"))
     """Endpoint root including the API version, e.g. http://localhost:8000/v1 (OpenAI, vLLM, Ollama, llama.cpp)."""
@@ -171,8 +173,12 @@ class ExportSettings(Section):
 
     out: Path = Path("dataset.jsonl")
     """Where the export flow writes the dataset (in factory.toml: relative to the file)."""
+    format: Literal["jsonl", "parquet", "hf"] = "jsonl"
+    """`jsonl` (SWE-bench rows, one per line), `parquet` (one file, explicit types) or `hf` (a directory
+    `datasets.load_dataset(DIR, split="test")` and mini-swe-agent's `--subset` load); types in docs/dataset.md."""
     include_all: bool = False
-    """Also export rejected / failed instances (for analysis, not training)."""
+    """Also write every instance, rejected and failed too, to a separate NAME.all-instances.jsonl next to the
+    dataset, for analysis (the dataset itself holds valid instances only)."""
 
 
 class Settings(Section):

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import docker
 from docker.errors import APIError, NotFound
 
+from factory.docker.names import legacy_slug, repo_slug
 from factory.docker.runtime import LABEL, OWNER_LABEL, process_alive
 
 
@@ -72,7 +73,7 @@ def _created(attrs: dict) -> datetime:
 
 
 def _of_repos(image: OurImage, repos: Collection[str]) -> bool:
-    slugs = {repo.replace("/", "__").lower() for repo in repos}
+    slugs = {s for repo in repos for s in (repo_slug(repo), legacy_slug(repo), repo.replace("/", "__").lower())}
     return any(t.split(":", 1)[0].split(".", 1)[-1] in slugs for t in image.tags)
 
 

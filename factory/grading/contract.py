@@ -59,6 +59,26 @@ reads its configuration from, and what Python runs at interpreter start."""
 RUNNER_NAMES = r"^(pytest|_pytest|pluggy|py|iniconfig)(\.py)?$"
 """Modules that would shadow the test runner (guarded unless base_commit has them: pytest's own repo)."""
 
+SWEBENCH_LOG_START = ">>>>> Start Test Output"
+SWEBENCH_LOG_END = ">>>>> End Test Output"
+"""What SWE-bench's grader (swebench 5.x ``harness/grading.py``) slices the test log between; the eval script
+prints them around the replayed test output and nowhere else, so that harness grades our export unchanged.
+Its ``record_test_exit_code`` inserts ``SWEBENCH_TEST_EXIT_CODE=$?`` before the first line holding the end
+marker, so the line before it returns the test command's exit code. Our own grader never reads them."""
+SWEBENCH_MARK = ">>>>> "
+"""Every SWE-bench log marker starts so (start/end, test exit code, patch apply failed, tests errored ...).
+In the replayed test output it is rewritten to :data:`SWEBENCH_MARK_NEUTRAL`: the tests' output cannot
+forge a marker for a log-reading grader either (their PASSED lines still can: docs/grading.md)."""
+SWEBENCH_MARK_NEUTRAL = ">>>>_ "
+"""Ends in ``_ ``, so no rewrite can glue with what precedes it into a new :data:`SWEBENCH_MARK`."""
+SWEBENCH_LOG_PARSER = "parse_log_pytest"
+"""swebench's parser (``harness/log_parsers``) for our logs: it reads pytest's ``-rA`` summary lines, and our
+test command passes ``-rA``, so its ids are our node ids (a recipe command with its own ``-r`` may print
+fewer)."""
+SWEBENCH_EVAL_TYPE = "pass_and_fail"
+"""swebench's ``EvalType``: every FAIL_TO_PASS and PASS_TO_PASS test must be seen passing (fail_only would
+count an absent test as a success)."""
+
 CANARY_WORDS = (
     "add", "after", "all", "apply", "args", "async", "base", "basic", "before", "bytes", "cache", "call",
     "case", "check", "child", "clean", "close", "config", "copy", "count", "create", "data", "date",
@@ -102,7 +122,8 @@ def template_values() -> dict[str, object]:
         "contract": CONTRACT, "tester": TESTER, "guarded_dirs": GUARDED_DIRS, "guarded_names": GUARDED_NAMES,
         "guarded_metadata": GUARDED_METADATA,
         "runner_names": RUNNER_NAMES, "canary_words": CANARY_WORDS, "output_head": OUTPUT_HEAD,
-        "output_tail": OUTPUT_TAIL, "results_cap": RESULTS_CAP,
+        "output_tail": OUTPUT_TAIL, "results_cap": RESULTS_CAP, "log_start": SWEBENCH_LOG_START,
+        "log_end": SWEBENCH_LOG_END, "log_mark": SWEBENCH_MARK, "log_mark_neutral": SWEBENCH_MARK_NEUTRAL,
     }
 
 

@@ -3,7 +3,9 @@
 A dataset comes from a JSONL file written by ``factory export`` (:func:`load_dataset`) or straight from
 the store (:func:`dataset_from_store`); either way its records are SWE-bench rows plus our extras (image,
 eval script). :func:`instance_records` builds those rows from the store, here on the harness side so that
-the export stage (``factory.pipeline.export``) and the harness share one definition of the row format.
+the export stage (``factory.pipeline.export``) and the harness share one definition of the row format;
+the row carries what swebench 5.x's ``make_test_spec`` reads (``image``, ``eval_script``, ``log_parser``,
+``eval_type``, a non-empty ``version``), so its ``run_evaluation`` grades an export unchanged.
 :func:`instances_from_records` checks each record and keeps only what grading needs (:class:`EvalInstance`);
 a record we cannot grade is a :class:`UserError` naming the file, never a silent skip.
 """
@@ -17,7 +19,13 @@ from pathlib import Path
 
 from factory.core.errors import UserError
 from factory.core.models import Status
+from factory.grading.contract import SWEBENCH_EVAL_TYPE, SWEBENCH_LOG_PARSER
+from factory.mining.mirror import is_remote
 from factory.store import Store
+
+NO_VERSION = "0.0"
+"""``version`` of an instance whose base commit reaches no ``X.Y`` tag: swebench ≤ 4.1 keys its specs by
+``(repo, version)`` and refuses an empty one; 5.x only carries it. Never a made-up release number."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,8 @@ class EvalInstance:
     patch: str
     fail_to_pass: tuple[str, ...]
     pass_to_pass: tuple[str, ...]
+    image_digest: str = ""
+    """The image ID the dataset pins (``image_digest`` of an export row; empty: any image under the tag)."""
 
 
 def _test_list(value: object, field_name: str, iid: str, where: str) -> tuple[str, ...]:
@@ -61,6 +71,7 @@ def instances_from_records(records: Iterable[dict], where: str) -> list[EvalInst
             iid, record["image"], record["eval_script"], record.get("patch") or "",
             _test_list(record.get("FAIL_TO_PASS", []), "FAIL_TO_PASS", iid, where),
             _test_list(record.get("PASS_TO_PASS", []), "PASS_TO_PASS", iid, where),
+            str(record.get("image_digest") or ""),
         ))
     return out
 
@@ -95,6 +106,16 @@ def load_dataset(path: Path) -> list[dict]:
     return records
 
 
+def public_source(source: str) -> str:
+    """``source`` as an export may show it: a local path (``git:/home/me/repo``, ``git:file:///…``) names
+    the miner's disk and means nothing elsewhere, so it becomes ``git``; a URL (already without credentials,
+    ``factory.mining.mirror.redact``) or ``github:<owner>/<repo>`` stays."""
+    kind, _, where = source.partition(":")
+    if kind == "git" and (not is_remote(where) or where.startswith("file:")):
+        return "git"
+    return source
+
+
 def instance_records(store: Store, include_all: bool = False) -> list[dict]:
     """The store's instances (valid ones unless ``include_all``) as SWE-bench dataset rows, sorted by id."""
     records = []
@@ -113,17 +134,21 @@ def instance_records(store: Store, include_all: bool = False) -> list[dict]:
             "problem_statement": cand.problem_statement,
             "hints_text": cand.hints_text,
             "created_at": cand.created_at.isoformat(),
-            "version": cand.version,
+            "version": cand.version or NO_VERSION,
             "environment_setup_commit": env.source_commit if env else cand.base_commit,
             "FAIL_TO_PASS": inst.fail_to_pass,
             "PASS_TO_PASS": inst.pass_to_pass,
             "issue_numbers": cand.issue_numbers,
             "pull_number": cand.pull_number,
             "language": cand.language,
-            "source": cand.source,
+            "source": public_source(cand.source),
             "status": inst.status.value,
             "reason": inst.reason,
             "image": inst.image,
+            "image_name": inst.image,  # the field mini-swe-agent's SWE-bench runner reads (else a docker.io name)
+            "image_digest": inst.image_id,
+            "log_parser": SWEBENCH_LOG_PARSER,
+            "eval_type": SWEBENCH_EVAL_TYPE,
             "builder": inst.builder,
             "env_image": env.image_tag if env else "",
             "python_version": env.python_version if env else "",

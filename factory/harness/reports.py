@@ -47,20 +47,48 @@ def grade_from_json(data: dict) -> RunGrade:
     )
 
 
+FAILURE_REASONS: dict[str, tuple[str, str]] = {
+    "docker": ("container_unavailable", "environment"),
+    "image_missing": ("image_missing", "environment"),
+    "oom": ("out_of_memory", "ambiguous"),
+    "timeout": ("tests_timed_out", "ambiguous"),
+    "marker_missing": ("marker_missing", "ambiguous"),
+    "internal": ("internal", "ambiguous"),
+}
+"""Our infrastructure error -> (SWE-bench 5.x ``failure_reasons`` value, tier). swebench guesses both from
+log text (``harness/infra_failure.py``), which the patch under test writes; we take them from the run's own
+error, and call *environment* only what no patch can cause (the engine failed, the image is missing). A
+patch can exhaust memory, loop past the timeout or break our guard, so those are *ambiguous*. Only
+``error`` instances are classified: an unresolved one was graded, its failure is the model's."""
+
+
+def _failures(results: dict[str, InstanceResult]) -> tuple[list[str], list[str], dict[str, str]]:
+    """``infra_failure_ids``, ``ambiguous_failure_ids`` and ``failure_reasons`` of SWE-bench's summary."""
+    reasons = {i: FAILURE_REASONS.get(r.infra_error, (r.infra_error or "unknown", "ambiguous"))
+               for i, r in results.items() if r.status == "error"}
+    infra = sorted(i for i, (_, tier) in reasons.items() if tier == "environment")
+    ambiguous = sorted(i for i, (_, tier) in reasons.items() if tier != "environment")
+    return infra, ambiguous, {i: reason for i, (reason, _) in sorted(reasons.items())}
+
+
 def run_summary(
     instances: list[EvalInstance], preds: dict[str, Prediction], results: dict[str, InstanceResult],
     unstopped: list[str],
 ) -> dict:
-    """SWE-bench's run summary (``reporting.make_run_report``, schema_version 2) for one model."""
+    """SWE-bench's run summary (``reporting.make_run_report``, schema_version 2, with swebench 5.x's
+    failure classification: :data:`FAILURE_REASONS`) for one model."""
     ids = [i.instance_id for i in instances]
     by = {s: sorted(i for i, r in results.items() if r.status == s) for s in ("resolved", "unresolved", "error")}
     empty = sorted(i for i, p in preds.items() if p.empty)
+    infra, ambiguous, reasons = _failures(results)
     return {
         "total_instances": len(ids),
         "submitted_instances": len(preds),
         "completed_instances": len(by["resolved"]) + len(by["unresolved"]),
         "resolved_instances": len(by["resolved"]),
         "unresolved_instances": len(by["unresolved"]),
+        "infra_failure_instances": len(infra),
+        "ambiguous_failure_instances": len(ambiguous),
         "empty_patch_instances": len(empty),
         "error_instances": len(by["error"]),
         "completed_ids": sorted(by["resolved"] + by["unresolved"]),
@@ -69,6 +97,9 @@ def run_summary(
         "submitted_ids": sorted(preds),
         "resolved_ids": by["resolved"],
         "unresolved_ids": by["unresolved"],
+        "infra_failure_ids": infra,
+        "ambiguous_failure_ids": ambiguous,
+        "failure_reasons": reasons,
         "error_ids": by["error"],
         "schema_version": 2,
         "unstopped_instances": len(unstopped),
@@ -91,6 +122,8 @@ class InstanceResult:
     reused_from: str = ""
     """Run id whose stored result was reused; ``""`` when this run graded it (or did not run it)."""
     log_dir: Path | None = None
+    infra_error: str = ""
+    """An ``error`` result's infrastructure error (``timeout``, ``docker``, ``image_missing`` …), else ``""``."""
 
     @property
     def ran_container(self) -> bool:

@@ -4,8 +4,9 @@ Per prediction: refuse a patch whose paths escape the repository (``patch_safety
 instance's eval script in its image with the model patch applied first (``grading.runner.run_eval``: fresh
 sandboxed container, network off, limits, a timeout that kills). The eval script resets the target
 test files to base_commit, removes files the test patch creates and applies the test patch itself, so
-a patch that edits or deletes the tests cannot win; the verdict comes from the last exit-code marker the
-script prints and the JUnit report, so fake markers or PASSED lines cannot win either.
+a patch that edits or deletes the tests cannot win; the verdict comes from the root-only status file and
+per-test results (docs/grading.md), never from the log, so fake markers (ours or SWE-bench's) or PASSED
+lines cannot win either.
 
 Each prediction's files go to its log folder and its result to a row of ``eval_results``. Resume is
 content-addressed: a graded result is reused, without starting a container, only when the instance, the
@@ -51,6 +52,12 @@ class _Runner:
         (log_dir / "report.json").unlink(missing_ok=True)  # an earlier result of this run id must not survive
         patch_sha, script_sha = sha256(pred.patch), sha256(inst.eval_script)
         image_id = self.image_ids.get(inst.image, "")
+        note = f"image {inst.image} is not on the engine; rebuild it with `factory build`"
+        if image_id and inst.image_digest and image_id != inst.image_digest:
+            # the tag names another image than the one the dataset's verdicts came from: nothing runs
+            note = (f"image {inst.image} is {image_id}, not {inst.image_digest} as the dataset pins; "
+                    "load the saved images (`factory images load DIR`)")
+            image_id = ""
         if pred.empty:
             (log_dir / "test_output.txt").unlink(missing_ok=True)
             verdict = judge(inst, pred, None)
@@ -72,8 +79,7 @@ class _Runner:
             return self._finish(inst, pred, judge(inst, pred, None, refused), None, log_dir=log_dir,
                                 patch_sha=patch_sha, image_id=image_id, script_sha=script_sha, log=log)
         if not image_id:
-            grade = RunGrade("error", None, infra_error="image_missing",
-                             note=f"image {inst.image} is not on the engine; rebuild it with `factory build`")
+            grade = RunGrade("error", None, infra_error="image_missing", note=note)
             log.append(grade.note)
             return self._finish(inst, pred, judge(inst, pred, grade), grade, log_dir=log_dir, patch_sha=patch_sha,
                                 image_id=image_id, script_sha=script_sha, log=log)
@@ -122,7 +128,8 @@ class _Runner:
             "seconds": seconds, "reused_from": reused_from, "log_dir": str(log_dir) if log_dir else "",
         })
         return InstanceResult(inst.instance_id, pred.model, verdict.status, verdict.reason, verdict.report,
-                              seconds, grade.test_seconds if grade else None, reused_from, log_dir)
+                              seconds, grade.test_seconds if grade else None, reused_from, log_dir,
+                              grade.infra_error if grade is not None and verdict.status == "error" else "")
 
 
 def _image_ids(client, images: Iterable[str]) -> dict[str, str]:

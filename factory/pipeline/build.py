@@ -26,6 +26,7 @@ from agents.builder.loop import BuildContext
 from factory.core.errors import UserError
 from factory.core.models import Candidate, InfraError, Instance, Rejection, Status
 from factory.core.settings import Settings
+from factory.docker.archive import image_id
 from factory.docker.runtime import BuildError, EngineError, connect, reap_leaked_containers
 from factory.grading import patch_safety
 from factory.mining.mirror import Mirror, open_mirror
@@ -201,6 +202,7 @@ def _process(
     trial = loop.build_and_validate(ctx, candidate, mirrors.get(candidate), on_validating=validating)
     inst.fingerprint, inst.builder = trial.fingerprint, trial.source
     inst.image, inst.eval_script = trial.image, trial.eval_script if trial.image else ""
+    inst.image_id = image_id(ctx.client, trial.image) if trial.image else ""
     inst.status, inst.reason, inst.detail = trial.status, trial.reason, trial.detail
     verdict = trial.verdict
     inst.fail_to_pass = verdict.fail_to_pass if verdict else []

@@ -79,11 +79,11 @@ class Instances(Connection):
     def save_instance(self, inst: Instance) -> None:
         with self._tx() as con:
             con.execute(
-                """UPDATE instances SET status=?, reason=?, fingerprint=?, image=?, eval_script=?,
+                """UPDATE instances SET status=?, reason=?, fingerprint=?, image=?, image_id=?, eval_script=?,
                    fail_to_pass=?, pass_to_pass=?, flaky_tests=?, unstable_tests=?, detail=?, builder=?,
                    updated_at=? WHERE instance_id=?""",
                 [
-                    inst.status.value, inst.reason, inst.fingerprint, inst.image, inst.eval_script,
+                    inst.status.value, inst.reason, inst.fingerprint, inst.image, inst.image_id, inst.eval_script,
                     json.dumps(inst.fail_to_pass), json.dumps(inst.pass_to_pass),
                     json.dumps(inst.flaky_tests), json.dumps(inst.unstable_tests), inst.detail, inst.builder, now(),
                     inst.instance_id,
@@ -96,8 +96,9 @@ class Instances(Connection):
             for iid in instance_ids:
                 con.execute("DELETE FROM validations WHERE instance_id = ?", [iid])
                 con.execute(
-                    """UPDATE instances SET status=?, reason='', image='', eval_script='', fail_to_pass='[]',
-                       pass_to_pass='[]', flaky_tests='[]', unstable_tests='[]', detail='', builder='', updated_at=?
+                    """UPDATE instances SET status=?, reason='', image='', image_id='', eval_script='',
+                       fail_to_pass='[]', pass_to_pass='[]', flaky_tests='[]', unstable_tests='[]',
+                       detail='', builder='', updated_at=?
                        WHERE instance_id=?""",
                     [Status.MINED.value, now(), iid],
                 )

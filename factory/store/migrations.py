@@ -295,6 +295,12 @@ def m006_unstable_tests(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE instances ADD COLUMN unstable_tests VARCHAR DEFAULT '[]'")  # JSON list
 
 
+def m007_instance_image_id(con: duckdb.DuckDBPyConnection) -> None:
+    """The engine's image ID of each instance's image, so an export pins the exact image it was validated in
+    (a tag can be rebuilt to other bytes; an ID cannot). Empty for instances built before."""
+    con.execute("ALTER TABLE instances ADD COLUMN image_id VARCHAR DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_initial,
     m002_llm_ledger_and_environment_memory,
@@ -302,6 +308,7 @@ MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m004_source_cursors,
     m005_experience,
     m006_unstable_tests,
+    m007_instance_image_id,
 ]
 
 
@@ -309,8 +316,7 @@ class Migrations(Connection):
     """Applying :data:`MIGRATIONS` on open (never on a read-only store), and saying which ones a file has."""
 
     def _migrate(self) -> None:
-        with self._lock:
-            con = self._con
+        with self._use() as con:
             con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)")
             done = {row[0] for row in con.execute("SELECT name FROM _migrations").fetchall()}
             for migration in MIGRATIONS:

@@ -94,14 +94,16 @@ def test_status_json_has_the_documented_shape(run_factory, tmp_path):
     empty = run_factory("status", "--json", "--db", str(tmp_path / "empty.duckdb"))
     assert empty.returncode == 0, empty.output
     assert json.loads(empty.stdout) == {
-        "counts": {"valid": 0, "rejected": {}, "error": {}, "build_failed": 0, "pending": 0}
+        "counts": {"valid": 0, "rejected": {}, "error": {}, "build_failed": 0, "pending": 0},
+        "total": 0, "in_progress": [],
     }
 
     db = _mined_db(run_factory, tmp_path)
     mined = run_factory("status", "--json", "--db", str(db))
     assert mined.returncode == 0, mined.output
     payload = json.loads(mined.stdout)
-    assert set(payload) == {"counts"}
+    assert set(payload) == {"counts", "total", "in_progress"}
+    assert (payload["total"], payload["in_progress"]) == (7, [])
     assert set(payload["counts"]) == EXPECTED_COUNTS_KEYS
     assert payload["counts"] == {"valid": 0, "rejected": {}, "error": {}, "build_failed": 0, "pending": 7}
 
@@ -115,7 +117,8 @@ time.sleep(120)
 """
 
 
-def test_status_while_another_process_holds_the_db_says_in_use(run_factory, tmp_path):
+def test_status_while_another_program_holds_the_db_says_so(run_factory, tmp_path):
+    """A program that is not the factory keeps the file open (factory writers let go after each write)."""
     db = tmp_path / "held.duckdb"
     with Store(db):
         pass
@@ -126,7 +129,7 @@ def test_status_while_another_process_holds_the_db_says_in_use(run_factory, tmp_
         started = time.monotonic()
         done = run_factory("status", "--db", str(db), timeout=60)
         assert done.returncode == 2, done.output
-        assert "in use" in done.stderr
+        assert f"held open by another process (PID {holder.pid})" in done.stderr
         assert str(db) in done.stderr
         assert "fix:" in done.stderr
         assert time.monotonic() - started < 30

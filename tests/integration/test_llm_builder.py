@@ -253,7 +253,7 @@ def test_cli_with_an_unreachable_endpoint_exits_2_and_keeps_the_candidates(
 
     url = f"http://127.0.0.1:{closed_port()}/v1"
     env = llm_free_env(FACTORY_LLM_BASE_URL=url, FACTORY_LLM_MODEL=MODEL)
-    done = run_cli(factory_cmd, tmp_path, env, "build", "--db", str(db), "--home", str(home))
+    done = run_cli(factory_cmd, tmp_path, env, "build", "--llm", "--db", str(db), "--home", str(home))
     assert done.returncode == 2, done.output
     assert "Traceback" not in done.output
     lines = error_lines(done)
@@ -401,18 +401,19 @@ def test_replay_reproduces_the_verdict_without_a_model_and_names_a_missing_role(
 
 
 def test_the_api_key_appears_in_no_file(weather: WeatherRun, tmp_path: Path, factory_cmd: list[str]):
-    db, home, dataset = tmp_path / "f.duckdb", tmp_path / "home", tmp_path / "dataset.jsonl"
+    db, home, dataset = tmp_path / "f.duckdb", tmp_path / "home", tmp_path / "dataset.all-instances.jsonl"
     env = llm_free_env()
     mined = run_cli(factory_cmd, tmp_path, env, "mine", "--git", str(weather.repo), "--db", str(db),
                     "--home", str(home))
     assert mined.returncode == 0, mined.output
     with ScriptedLLM(weatherlib.scripted_reply, models=(MODEL,), api_key=CANARY) as server:
         env = llm_free_env(FACTORY_LLM_BASE_URL=server.url, FACTORY_LLM_MODEL=MODEL, FACTORY_LLM_API_KEY=CANARY)
-        done = run_cli(factory_cmd, tmp_path, env, "build", "--db", str(db), "--home", str(home))
+        done = run_cli(factory_cmd, tmp_path, env, "build", "--llm", "--db", str(db), "--home", str(home))
         headers = list(server.headers)
     assert done.returncode == 0, done.output
     assert headers and all(h.get("authorization") == f"Bearer {CANARY}" for h in headers)  # the key was used
-    exported = run_cli(factory_cmd, tmp_path, env, "export", "--out", str(dataset), "--all", "--db", str(db))
+    exported = run_cli(factory_cmd, tmp_path, env, "export", "--out", str(dataset), "--format", "instances",
+                       "--db", str(db))
     assert exported.returncode == 0, exported.output
     with Store(db) as store:
         assert store.llm_calls(), "no ledger rows: the scan below would prove nothing"

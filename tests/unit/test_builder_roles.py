@@ -600,7 +600,7 @@ def test_env_tag_is_stable_for_the_same_facts() -> None:
     assert other_commit.dockerfile != one.dockerfile  # only the comment naming the commit differs
     assert one.fingerprint == facts.fingerprint()
     assert one.base_image == "issue-factory/python:3.11"
-    assert one.image_tag.startswith("issue-factory/env.owner__my.repo:")
+    assert one.image_tag.startswith("issue-factory/env.owner_1776_my.repo:")
     assert DOCKER_REFERENCE.fullmatch(one.image_tag)
     for command in facts.install_commands:
         assert f"RUN {command}\n" in one.dockerfile
@@ -629,7 +629,7 @@ def test_instance_tag_differs_per_base_commit() -> None:
     b = write_instance_recipe(candidate_at("b" * 40), facts, env)
     assert a == a_again
     assert a.image_tag != b.image_tag
-    assert a.image_tag.startswith("issue-factory/instance.owner__my.repo:")
+    assert a.image_tag.startswith("issue-factory/instance.owner_1776_my.repo:")
     assert DOCKER_REFERENCE.fullmatch(a.image_tag)
     assert f"FROM {env}\n" in a.dockerfile
     assert "a" * 40 in a.dockerfile

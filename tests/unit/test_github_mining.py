@@ -20,7 +20,7 @@ from factory.core.errors import UserError
 from factory.core.settings import Settings
 from factory.mining.github_api import GitHubAPI
 from factory.mining.github_source import mine_github
-from factory.pipeline.export import export_jsonl
+from factory.pipeline.instances_export import export_instances
 from factory.store import Store
 from tests.github_fixtures import START, BuiltIssue, PRSpec, build_many, build_pr_repo
 from tests.github_server import FakeGitHub, GitHubServer
@@ -203,8 +203,8 @@ def test_the_token_reaches_github_and_nothing_else(small, tmp_path, capsys, capl
             assert "GITHUB_TOKEN" in info.value.fix
             report = mine_github(REPO, store, settings, api=GitHubAPI(token=CANARY, base_url=server.api_url))
             assert len(report.added) == 4
-            out = tmp_path / "all.jsonl"
-            export_jsonl(store, out, include_all=True)
+            out = tmp_path / "all.instances.jsonl"
+            export_instances(store, out)
         assert all(r.authorized for r in server.requests if r.status != 401)
     captured = capsys.readouterr()
     for where, text in {"db": settings.db_path.read_bytes().decode("latin-1"), "export": out.read_text(),

@@ -108,22 +108,28 @@ def test_empty_null_and_refused_patches() -> None:
 
 
 def test_run_summary_has_swe_bench_schema_v2_fields() -> None:
-    insts = [INST, EvalInstance("acme__x-2", "i", "s", "", ("a",), ()), EvalInstance("acme__x-3", "i", "s", "", (), ()),
-             EvalInstance("acme__x-4", "i", "s", "", (), ())]
+    insts = [INST, *(EvalInstance(f"acme__x-{n}", "i", "s", "", (), ()) for n in range(2, 7))]
     preds = {"acme__x-1": PRED, "acme__x-2": Prediction("acme__x-2", "m", None),
-             "acme__x-3": Prediction("acme__x-3", "m", "p")}
+             **{f"acme__x-{n}": Prediction(f"acme__x-{n}", "m", "p") for n in (3, 5, 6)}}
     results = {
         "acme__x-1": InstanceResult("acme__x-1", "m", "resolved", "", {}),
         "acme__x-2": InstanceResult("acme__x-2", "m", "empty", "", {}),
-        "acme__x-3": InstanceResult("acme__x-3", "m", "error", "timeout", {}),
+        "acme__x-3": InstanceResult("acme__x-3", "m", "error", "timeout", {}, infra_error="timeout"),
+        "acme__x-5": InstanceResult("acme__x-5", "m", "error", "docker: gone", {}, infra_error="docker"),
+        "acme__x-6": InstanceResult("acme__x-6", "m", "unresolved", "1/1 FAIL_TO_PASS not passing", {}),
     }
     assert run_summary(insts, preds, results, ["c1"]) == {
-        "total_instances": 4, "submitted_instances": 3, "completed_instances": 1, "resolved_instances": 1,
-        "unresolved_instances": 0, "empty_patch_instances": 1, "error_instances": 1,
-        "completed_ids": ["acme__x-1"], "incomplete_ids": ["acme__x-4"], "empty_patch_ids": ["acme__x-2"],
-        "submitted_ids": ["acme__x-1", "acme__x-2", "acme__x-3"], "resolved_ids": ["acme__x-1"],
-        "unresolved_ids": [], "error_ids": ["acme__x-3"], "unstopped_instances": 1,
-        "unstopped_containers": ["c1"], "unremoved_images": [], "schema_version": 2,
+        "total_instances": 6, "submitted_instances": 5, "completed_instances": 2, "resolved_instances": 1,
+        "unresolved_instances": 1, "empty_patch_instances": 1, "error_instances": 2,
+        "completed_ids": ["acme__x-1", "acme__x-6"], "incomplete_ids": ["acme__x-4"], "empty_patch_ids": ["acme__x-2"],
+        "submitted_ids": ["acme__x-1", "acme__x-2", "acme__x-3", "acme__x-5", "acme__x-6"],
+        "resolved_ids": ["acme__x-1"], "unresolved_ids": ["acme__x-6"], "error_ids": ["acme__x-3", "acme__x-5"],
+        "unstopped_instances": 1, "unstopped_containers": ["c1"], "unremoved_images": [], "schema_version": 2,
+        # swebench 5.x's keys: only errors are classified, from the run's own error (never the log); only
+        # what no patch can cause (the engine failed) is an infrastructure failure
+        "infra_failure_instances": 1, "infra_failure_ids": ["acme__x-5"],
+        "ambiguous_failure_instances": 1, "ambiguous_failure_ids": ["acme__x-3"],
+        "failure_reasons": {"acme__x-3": "tests_timed_out", "acme__x-5": "container_unavailable"},
     }
 
 
@@ -337,3 +343,18 @@ def test_a_summary_without_owner_keys_is_replaced_only_when_its_name_has_one_rea
     # Without that folder the one reading left is (a.b, c): this pair's own older summary.
     (tmp_path / "x.y.z.json").write_text(json.dumps(legacy))
     assert evaluate_models(tmp_path, store, settings, "z", "x.y").summary_paths["x.y"] == tmp_path / "x.y.z.json"
+
+
+def test_an_image_other_than_the_pinned_digest_is_not_run(tmp_path: Path, store, settings) -> None:
+    """A row's ``image_digest`` pins the image its verdicts came from: a different image under the same tag
+    is an image_missing error that names both IDs and the fix; no container is started (this client has none)."""
+    client = _NoImages()
+    client.images = SimpleNamespace(get=lambda tag: SimpleNamespace(id="sha256:" + "a" * 64))
+    records = [{"instance_id": "acme__x-1", "image": "img", "eval_script": "s", "patch": "p",
+                "FAIL_TO_PASS": [], "PASS_TO_PASS": [], "image_digest": "sha256:" + "b" * 64}]
+    preds = Predictions([Prediction("acme__x-1", "m", "diff --git a/x b/x\n")], [], "preds.jsonl")
+    report = evaluate(preds, records, "pin", store, settings, report_dir=tmp_path, client=client)
+    (result,) = report.results
+    assert (result.status, result.infra_error) == ("error", "image_missing")
+    log = (result.log_dir / "run_instance.log").read_text()
+    assert "sha256:" + "a" * 64 in log and "not sha256:" + "b" * 64 in log and "factory images load" in log

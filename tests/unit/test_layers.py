@@ -19,7 +19,7 @@ LAYERS = [  # lowest first; a module may import its own layer and the layers bel
     ("judging", ("factory.grading", "factory.harness")),
     ("memory", ("memory_pool",)),
     ("agents", ("agents",)),
-    ("stages", ("factory.pipeline",)),
+    ("stages", ("factory.pipeline", "factory.report")),
     ("shells", ("flows",)),
     ("face", ("factory.cli",)),
 ]

@@ -327,10 +327,11 @@ def test_db_locked_by_another_process(db: Path) -> None:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(UserError) as info:
-            Store(db)
-        assert "in use" in info.value.what
+            Store(db, busy_wait=0.5)  # a factory process holds the file for one query; this one does not let go
+        assert "held open by another process" in info.value.what
         assert str(db) in info.value.what
         assert f"(PID {holder.pid})" in info.value.what
+        assert "duckdb shell" in info.value.fix
     finally:
         holder.kill()
         holder.wait(timeout=10)

@@ -22,19 +22,34 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
 import sys, time
 from factory.store import Store
+from tests.unit.test_store_lock import cand
 
 store = Store(sys.argv[1])
+store.add_candidates([cand(1, "acme__lib-1")])
 print("ready", flush=True)
 time.sleep(float(sys.argv[2]))
 store.close()
 """
 
+#: Another program (a duckdb shell, a notebook) keeping the file open read-only for a while.
+READER = """
+import sys, time
+import duckdb
+
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+print("closed", flush=True)
+"""
+
 
 @contextmanager
-def held(path: Path, seconds: float = 60.0) -> Iterator[subprocess.Popen]:
-    """Another process that opens ``Store(path)`` and keeps it open for ``seconds`` (killed on exit)."""
+def held(path: Path, seconds: float = 60.0, script: str = HOLDER) -> Iterator[subprocess.Popen]:
+    """Another process that opens ``Store(path)``, writes one candidate and keeps the store open for
+    ``seconds`` (killed on exit); ``script=READER``: one that keeps the bare file open instead."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(path), str(seconds)],
+        [sys.executable, "-c", script, str(path), str(seconds)],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -102,7 +117,7 @@ def test_lock_wait_succeeds_once_the_holder_exits(db: Path) -> None:
         start = time.monotonic()
         with Store(db, lock_wait=10, on_wait=calls.append) as store:
             elapsed = time.monotonic() - start
-            assert store.table_counts()["candidates"] == 0
+            assert store.table_counts()["candidates"] == 1  # the holder's write
         assert holder.wait(timeout=10) == 0  # it finished on its own: that is what freed the file
     assert len(calls) == 1
     assert "waiting" in calls[0]
@@ -114,6 +129,72 @@ def test_unlocked_store_does_not_wait(db: Path) -> None:
     with Store(db, lock_wait=10, on_wait=calls.append):
         pass
     assert calls == []
+
+
+def test_reader_reads_while_a_writer_process_holds_the_store(db: Path) -> None:
+    """What ``factory status`` does during ``factory build``: the writer's committed rows are readable,
+    and a second writer is still refused."""
+    with held(db) as holder:
+        with Store(db, read_only=True) as reader:
+            assert [c.instance_id for c in reader.candidates()] == ["acme__lib-1"]
+            assert reader.table_counts()["candidates"] == 1
+        with pytest.raises(StoreLocked) as info:
+            Store(db)
+        assert f"(PID {holder.pid})" in info.value.what
+        assert "factory status" in info.value.fix
+
+
+def test_killed_writer_leaves_no_lock(db: Path) -> None:
+    with held(db) as holder:
+        holder.kill()  # kill -9: no clean-up runs
+        holder.wait(timeout=10)
+        with Store(db) as store:
+            assert [c.instance_id for c in store.candidates()] == ["acme__lib-1"]  # its commit survived
+
+
+def test_write_waits_out_another_process_reading(db: Path) -> None:
+    """A write that meets the file open elsewhere retries the open, and lands once the file is free."""
+    with Store(db) as store:
+        store.add_candidates([cand(1, "acme__lib-1")])
+        with held(db, seconds=1.0, script=READER) as reader:
+            assert store.add_candidates([cand(2, "acme__lib-2")]) == ["acme__lib-2"]
+            assert reader.stdout is not None
+            assert reader.stdout.readline().strip() == "closed"  # the write got in only after the reader left
+        assert store.table_counts()["candidates"] == 2
+
+
+def test_file_held_open_too_long_is_a_clear_error(db: Path) -> None:
+    with Store(db, busy_wait=0.5) as store, held(db, script=READER) as reader:
+        with pytest.raises(StoreLocked) as info:
+            store.add_candidates([cand(1, "acme__lib-1")])
+        assert f"held open by another process (PID {reader.pid}) for more than" in info.value.what
+        assert "duckdb shell" in info.value.fix
+    with Store(db) as store:
+        assert store.table_counts()["candidates"] == 0  # nothing half-written
+
+
+def test_stores_of_one_process_share_the_writer_lock(db: Path) -> None:
+    """The CLI holds a store while the flow it runs opens its own: no lock against itself."""
+    with Store(db) as outer, Store(db) as inner:
+        inner.add_candidates([cand(1, "acme__lib-1")])
+        assert outer.table_counts()["candidates"] == 1
+    with held(db, seconds=0.1):  # both closed: another process may write
+        pass
+
+
+def test_closed_store_refuses_queries(db: Path) -> None:
+    store = Store(db)
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.candidates()
+
+
+def test_reader_of_a_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        Store(tmp_path / "none.duckdb", read_only=True)
+    assert "no database at" in info.value.what
+    assert "factory mine" in info.value.fix
+    assert not (tmp_path / "none.duckdb").exists()
 
 
 # ---- valid_with_fewer_runs --------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import random
 
 import pytest
 
-_state = dict(canaries=[], out=None, armed=False, session=None, failing=set())
+_state = dict(canaries=[], out=None, armed=False, session=None, failing=set(), words={})
+_RANK = {"PASSED": 0, "XFAIL": 1, "SKIPPED": 1, "FAILED": 2, "ERROR": 3}
 
 
 def _open_channels():
@@ -152,6 +153,11 @@ def pytest_runtest_logreport(report):
     _emit(record)
     session = _state["session"]
     name = report.nodeid.rsplit("::", 1)[-1]
+    word = _summary_word(report)
+    if word and name not in {n for _, _, n in _state["canaries"]}:
+        known = _state["words"].get(report.nodeid)
+        if known is None or _RANK[word] > _RANK[known]:
+            _state["words"][report.nodeid] = word
     if session is not None and report.failed and report.when == "call" and name in _state["failing"]:
         # A failing canary failed as it must: it does not count as a failure of the run.
         _state["failing"].discard(name)
@@ -159,6 +165,26 @@ def pytest_runtest_logreport(report):
         maxfail = session.config.getoption("maxfail", 0)
         if getattr(session, "shouldfail", False) and (not maxfail or session.testsfailed < maxfail):
             session.shouldfail = False
+
+
+def _summary_word(report):
+    """The word pytest's ``-rA`` summary gives this report's test, None for a setup or teardown that passed."""
+    if report.failed:
+        return "FAILED" if report.when == "call" else "ERROR"
+    if report.skipped:
+        return "XFAIL" if hasattr(report, "wasxfail") else "SKIPPED"
+    return "PASSED" if report.when == "call" else None
+
+
+def pytest_terminal_summary(terminalreporter):
+    # One "WORD node-id" line per test but the canaries, as pytest's -rA summary prints them: log-reading graders
+    # (SWE-bench's log parsers) get every outcome from pytests too old to print PASSED lines (a 2019 commit's
+    # pytest 3), after anything the tests printed. Our own grader reads the stream above, never these lines.
+    if _state["session"] is None or terminalreporter.config is not _state["session"].config or not _state["words"]:
+        return
+    terminalreporter.write_sep("-", "factory: per-test outcomes")
+    for nodeid, word in _state["words"].items():
+        terminalreporter.write_line("%s %s" % (word, nodeid))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -71,10 +71,11 @@ In the replayed test output it is rewritten to :data:`SWEBENCH_MARK_NEUTRAL`: th
 forge a marker for a log-reading grader either (their PASSED lines still can: docs/grading.md)."""
 SWEBENCH_MARK_NEUTRAL = ">>>>_ "
 """Ends in ``_ ``, so no rewrite can glue with what precedes it into a new :data:`SWEBENCH_MARK`."""
-SWEBENCH_LOG_PARSER = "parse_log_pytest"
-"""swebench's parser (``harness/log_parsers``) for our logs: it reads pytest's ``-rA`` summary lines, and our
-test command passes ``-rA``, so its ids are our node ids (a recipe command with its own ``-r`` may print
-fewer)."""
+SWEBENCH_LOG_PARSER = "parse_log_pytest_v2"
+"""swebench's parser (``harness/log_parsers``) for our logs: it reads ``WORD node-id`` summary lines, which our
+guard plugin prints for every test even where pytest's own ``-rA`` prints no PASSED lines (pytest 3), and,
+unlike ``parse_log_pytest``, keeps a node id with spaces whole (marshmallow's ``[rfc-Sun, 10 Nov 2013 …]``,
+flask's ``[cliapp.factory- create_app () -app]``): on 10 real instances the first parser resolved 4."""
 SWEBENCH_EVAL_TYPE = "pass_and_fail"
 """swebench's ``EvalType``: every FAIL_TO_PASS and PASS_TO_PASS test must be seen passing (fail_only would
 count an absent test as a success)."""

@@ -32,7 +32,7 @@ def test_swebench_resolves_gold_and_nothing_else(pipeline, tmp_path: Path, docke
     ids = sorted(r["instance_id"] for r in records)
     assert len(ids) == 3
     for r in records:  # what swebench 5.x's make_test_spec reads, straight from the export
-        assert (r["log_parser"], r["eval_type"]) == ("parse_log_pytest", "pass_and_fail")
+        assert (r["log_parser"], r["eval_type"]) == ("parse_log_pytest_v2", "pass_and_fail")
         assert r["version"] and r["image"] and r["eval_script"] and r["source"] == "git"
         assert docker_client.images.get(r["image"])  # local: nothing to pull
 

@@ -184,7 +184,7 @@ def pytest_terminal_summary(terminalreporter):
         return
     terminalreporter.write_sep("-", "factory: per-test outcomes")
     for nodeid, word in _state["words"].items():
-        terminalreporter.write_line("%s %s" % (word, nodeid))
+        terminalreporter.write_line(f"{word} {nodeid}")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -65,7 +65,8 @@ COLUMNS: tuple[Column, ...] = (
     _s("image_digest", "The image ID (`sha256:` of its config) `image` had when the task was validated: "
                        "`factory images save` / `load` carry that exact image elsewhere and check it (empty "
                        "for instances validated before it was recorded)."),
-    _s("log_parser", "The swebench 5.x log parser for the task's test log (`parse_log_pytest_v2`: node ids with spaces kept whole)."),
+    _s("log_parser", "The swebench 5.x log parser for the task's test log (`parse_log_pytest_v2`: node ids "
+                     "with spaces kept whole)."),
     _s("eval_type", "The swebench 5.x grading mode (`pass_and_fail`: FAIL_TO_PASS and PASS_TO_PASS are judged)."),
     _s("builder", "Who produced the environment: `memory`, `heuristic` or `llm:<model>`."),
     _s("env_image", "The shared env image `image` is built on."),
